@@ -1,0 +1,1 @@
+# Sources of lib/audio (appended to VDEV_SOURCES). Empty until its issue lands.

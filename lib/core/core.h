@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libvdev core internals: the context layout and the services lib/core
+ * offers the device areas (lib/pci, lib/virtio, ...). Not installed.
+ * Areas include this and their own headers only.
+ */
+#ifndef VDEV_CORE_CORE_H
+#define VDEV_CORE_CORE_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <string.h>
+#include <vdev/vdev.h>
+
+#define VDEV__ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define VDEV__MIN(a, b) ((a) < (b) ? (a) : (b))
+#define VDEV__MAX(a, b) ((a) > (b) ? (a) : (b))
+
+struct vdev__mem_map;
+struct vdev__timer_heap;
+struct vdev__registry;
+
+/* "Warn once" bits kept per context (no globals). */
+enum vdev__once {
+	VDEV__ONCE_NO_INTX_HOOK = 1u << 0,
+	VDEV__ONCE_NO_MSI_HOOK = 1u << 1,
+};
+
+struct vdev_ctx {
+	struct vdev_host_ops ops;  /* caller's ops, zero-extended to our size */
+	enum vdev_log_level log_level;
+	unsigned int once;         /* enum vdev__once bits already logged */
+	struct vdev__mem_map *mem;
+	struct vdev__timer_heap *timers;
+	struct vdev__registry *registry;
+	/* Per-(source, pin) INTx levels, so the host hook sees changes only. */
+	struct vdev__intx_level *intx;
+	size_t n_intx, cap_intx;
+};
+
+/* Each core module sets itself up on context creation, in this order. */
+int vdev__mem_init(vdev_ctx *ctx);
+void vdev__mem_fini(vdev_ctx *ctx);
+int vdev__timers_init(vdev_ctx *ctx);
+void vdev__timers_fini(vdev_ctx *ctx);
+int vdev__registry_init(vdev_ctx *ctx);
+void vdev__registry_fini(vdev_ctx *ctx); /* destroys remaining devices */
+
+/* Registers every built-in device type (lib/core/builtin.c). */
+int vdev__register_builtin_types(vdev_ctx *ctx);
+
+void vdev__logv(vdev_ctx *ctx, enum vdev_log_level level, const char *fmt, va_list ap);
+/* Log once per context for the given enum vdev__once bit. */
+void vdev__log_once(vdev_ctx *ctx, unsigned int once_bit, enum vdev_log_level level,
+		    const char *fmt, ...) VDEV_PRINTF(4, 5);
+
+/* Little-endian helpers for register files and wire formats. */
+static inline uint16_t vdev__le16(const void *p)
+{
+	const uint8_t *b = (const uint8_t *)p;
+	return (uint16_t)(b[0] | (b[1] << 8));
+}
+static inline uint32_t vdev__le32(const void *p)
+{
+	const uint8_t *b = (const uint8_t *)p;
+	return (uint32_t)b[0] | ((uint32_t)b[1] << 8) | ((uint32_t)b[2] << 16) |
+	       ((uint32_t)b[3] << 24);
+}
+static inline uint64_t vdev__le64(const void *p)
+{
+	const uint8_t *b = (const uint8_t *)p;
+	return (uint64_t)vdev__le32(b) | ((uint64_t)vdev__le32(b + 4) << 32);
+}
+static inline void vdev__put_le16(void *p, uint16_t v)
+{
+	uint8_t *b = (uint8_t *)p;
+	b[0] = (uint8_t)v;
+	b[1] = (uint8_t)(v >> 8);
+}
+static inline void vdev__put_le32(void *p, uint32_t v)
+{
+	uint8_t *b = (uint8_t *)p;
+	b[0] = (uint8_t)v;
+	b[1] = (uint8_t)(v >> 8);
+	b[2] = (uint8_t)(v >> 16);
+	b[3] = (uint8_t)(v >> 24);
+}
+static inline void vdev__put_le64(void *p, uint64_t v)
+{
+	vdev__put_le32(p, (uint32_t)v);
+	vdev__put_le32((uint8_t *)p + 4, (uint32_t)(v >> 32));
+}
+
+/*
+ * Copy a caller's struct_size-first struct into a full-size local copy:
+ * fields beyond the caller's struct_size read as zero. Returns -EINVAL if
+ * struct_size is smaller than the size_t itself.
+ */
+int vdev__copy_sized(void *dst, size_t dst_size, const void *src);
+
+#endif /* VDEV_CORE_CORE_H */

@@ -1,0 +1,1 @@
+# Sources of lib/cpuid (appended to VDEV_SOURCES). Empty until its issue lands.

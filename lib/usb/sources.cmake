@@ -1,0 +1,1 @@
+# Sources of lib/usb (appended to VDEV_SOURCES). Empty until its issue lands.
