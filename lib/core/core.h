@@ -49,7 +49,8 @@ void vdev__registry_fini(vdev_ctx *ctx); /* destroys remaining devices */
 /* Registers every built-in device type (lib/core/builtin.c). */
 int vdev__register_builtin_types(vdev_ctx *ctx);
 
-void vdev__logv(vdev_ctx *ctx, enum vdev_log_level level, const char *fmt, va_list ap);
+void vdev__logv(vdev_ctx *ctx, enum vdev_log_level level, const char *fmt, va_list ap)
+	VDEV_PRINTF(3, 0);
 /* Log once per context for the given enum vdev__once bit. */
 void vdev__log_once(vdev_ctx *ctx, unsigned int once_bit, enum vdev_log_level level,
 		    const char *fmt, ...) VDEV_PRINTF(4, 5);
