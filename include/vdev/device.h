@@ -69,10 +69,11 @@ struct vdev_device_type {
 	void (*opts_default)(void *opts);
 
 	/**
-	 * Build the instance. @p opts is never NULL: it holds the caller's
-	 * options, or defaults (with struct_size = the caller's size, which
-	 * may be smaller than opts_size; the library zero-extends it). Keep
-	 * per-instance state with vdev_device_set_priv(). Copy strings.
+	 * Build the instance. @p opts is never NULL: it is a full opts_size
+	 * struct holding the type's defaults (opts_default) overlaid with
+	 * what the caller's struct_size covers, or with the parsed key=value
+	 * options. Keep per-instance state with vdev_device_set_priv().
+	 * Copy strings: they live only during the call.
 	 * @return 0 or a negative errno (then destroy is not called).
 	 */
 	int (*create)(vdev_device *dev, const void *opts);
