@@ -70,8 +70,8 @@ VDEV_API unsigned int vdev_mem_region_count(vdev_ctx *ctx);
  *                pages dirty now; a device that writes through the iovecs
  *                later should call vdev_mem_mark_dirty() again when done.
  * @param iov     array of @p iovcnt entries to fill.
- * @return the number of iovecs used (0 when len is 0); -EFAULT if any byte
- *         is outside RAM; -EOVERFLOW if gpa + len wraps; -EACCES for a
+ * @return the number of iovecs used (0 when len is 0); -EINVAL for an
+ *         unknown @p access; -EFAULT if any byte is outside RAM; -EOVERFLOW if gpa + len wraps; -EACCES for a
  *         write to a read-only region; -ENOBUFS if @p iovcnt is too small.
  *         On error nothing is marked dirty.
  * Thread: the device thread (or any thread, if the VMM keeps the map still).
@@ -101,7 +101,9 @@ VDEV_API void vdev_mem_mark_dirty(vdev_ctx *ctx, uint64_t gpa, uint64_t len);
 
 /**
  * Turn dirty logging on (@p enable = 1) or off (0). Turning it on clears
- * every bitmap. @return 0 or -ENOMEM. Thread: the device thread.
+ * every bitmap. @return 0 or -ENOMEM. Thread: the device thread, with no
+ * other thread accessing guest memory through this context meanwhile
+ * (the same rule as adding or removing regions).
  */
 VDEV_API int vdev_mem_dirty_log_enable(vdev_ctx *ctx, int enable);
 
