@@ -139,11 +139,22 @@ struct vdev_state_record {
  * length, every record's type, flags and length, scalar sizes, nesting
  * depth. @p data is not copied: keep it alive and unchanged until the
  * reader is freed.
- * @return 0; -EINVAL (NULL arguments); -EBADMSG (malformed; see
- *         vdev_state_reader_error() — no reader is returned then);
+ * @return 0; -EINVAL (NULL arguments); -EBADMSG (malformed: no reader
+ *         is returned; vdev_state_validate() says why);
  *         -EPROTONOSUPPORT (newer format version); -ENOMEM.
  */
 VDEV_API int vdev_state_reader_new(const void *data, size_t len, vdev_state_reader **out);
+
+/**
+ * Check a blob's structure exactly as vdev_state_reader_new() does, and
+ * say why it is refused, e.g. "record 0x0a0b0c0d at offset 16: length 5
+ * exceeds section end 32".
+ * @param why      buffer for the reason (NUL-terminated, truncated to fit),
+ *                 or NULL; set to "" when the blob is fine.
+ * @param why_len  its size.
+ * @return as vdev_state_reader_new(). Thread: any.
+ */
+VDEV_API int vdev_state_validate(const void *data, size_t len, char *why, size_t why_len);
 
 /** Free a reader. NULL is a no-op. */
 VDEV_API void vdev_state_reader_free(vdev_state_reader *r);

@@ -163,6 +163,7 @@ int vdev__state_check(const void *data, size_t len, char *msg, size_t msg_size)
 	pos = VDEV_STATE_HEADER_SIZE;
 	ends[0] = len;
 	for (;;) {
+		const uint8_t *h;
 		uint32_t rlen;
 
 		/* Pop every section that ends here (empty ones included). */
@@ -173,11 +174,12 @@ int vdev__state_check(const void *data, size_t len, char *msg, size_t msg_size)
 		rc = check_record(b, pos, ends[depth], depth, msg, msg_size);
 		if (rc)
 			return rc;
-		rlen = vdev__le32(b + pos + VDEV__STATE_REC_LEN);
+		/* Sound now: rlen fits inside ends[depth], depth < MAX for a section. */
+		h = b + pos;
+		rlen = vdev__le32(h + VDEV__STATE_REC_LEN);
 		pos += VDEV_STATE_RECORD_HEADER_SIZE;
-		if (b[pos - VDEV_STATE_RECORD_HEADER_SIZE + VDEV__STATE_REC_TYPE] ==
-		    VDEV_STATE_SECTION)
-			ends[++depth] = pos + rlen; /* its records come next */
+		if (h[VDEV__STATE_REC_TYPE] == VDEV_STATE_SECTION)
+			ends[++depth] = pos + rlen; /* descend: its records come next */
 		else
 			pos += rlen;
 	}
@@ -194,7 +196,7 @@ int vdev_state_reader_new(const void *data, size_t len, vdev_state_reader **out)
 	*out = NULL;
 	if (!data)
 		return -EINVAL;
-	/* The reason is dropped here: no reader is returned to carry it. */
+	/* No reader is returned on failure: vdev_state_validate() gives the reason. */
 	rc = vdev__state_check(data, len, NULL, 0);
 	if (rc)
 		return rc;
@@ -333,4 +335,9 @@ const char *vdev_state_reader_error(const vdev_state_reader *r)
 size_t vdev__state_record_offset(const vdev_state_reader *r, const struct vdev_state_record *rec)
 {
 	return (size_t)((const uint8_t *)rec->data - r->data) - VDEV_STATE_RECORD_HEADER_SIZE;
+}
+
+int vdev_state_validate(const void *data, size_t len, char *why, size_t why_len)
+{
+	return vdev__state_check(data, len, why, why_len);
 }

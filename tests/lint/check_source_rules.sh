@@ -20,14 +20,15 @@ fi
 # Writable sections only: .data.rel.ro (const pointer tables under -fPIC) is fine.
 data=$(objdump -t "$lib" 2>/dev/null |
 	awk '$0 ~ /^[0-9a-f]+ .* O / { for (i = 2; i <= NF; i++) if ($i ~ /^(\.data|\.bss|\*COM\*)/) {
-		if ($i !~ /^\.data\.rel\.ro/) print; break } }')
+		if ($i !~ /^\.data\.rel\.ro/) print; break } }' |
+	grep -vE '__(odr_)?asan|__ubsan|__sancov' || true)
 if [ -n "$data" ]; then
 	echo "FAIL: mutable static/global data in the library (use the context instead):"
 	echo "$data"; fail=1
 fi
 
 names=$(nm --defined-only --extern-only "$lib" 2>/dev/null | awk 'NF==3 {print $3}' |
-	grep -vE '^vdev_' || true)
+	grep -vE '^vdev_|^__(odr_)?asan|^__ubsan|^__sancov' || true)
 if [ -n "$names" ]; then
 	echo "FAIL: exported-from-object symbols without the vdev_/vdev__ prefix:"; echo "$names"; fail=1
 fi
