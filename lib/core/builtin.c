@@ -4,11 +4,12 @@
  * types as `const struct vdev_device_type vdev__<name>_type`.
  */
 #include "core.h"
+#include "pci/pci_testdev.h"
 
 int vdev__register_builtin_types(vdev_ctx *ctx)
 {
 	static const struct vdev_device_type *const builtin[] = {
-		NULL, /* placeholder until the first area type lands */
+		&vdev__pci_testdev_type,
 	};
 
 	for (size_t i = 0; i < VDEV__ARRAY_SIZE(builtin); i++) {

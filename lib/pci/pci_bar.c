@@ -12,9 +12,16 @@
  * Decoding: a BAR decodes while its space is enabled in the command
  * register, its address is not 0 (firmware and Linux never place a BAR
  * there; it means "unassigned") and the register does not hold the sizing
- * read-back. An aligned address A of a BAR of size S is the sizing value
- * exactly when A + S wraps the register width (32 bits, or 64 for a
- * 64-bit BAR), which is also a placement no decoder could honour.
+ * read-back. For a 32-bit BAR of size S that is the address ~(S - 1),
+ * the one aligned placement that would wrap the 4 GiB space. A 64-bit BAR
+ * is sized one dword at a time, so it is "not fully programmed" while
+ * either dword that has address bits holds its read-back: the upper dword
+ * at ~(S - 1) >> 32 (an address at or above 2^63, never a real placement),
+ * or the lower dword at ~(S - 1) when S < 4 GiB. The price of the latter:
+ * a 64-bit BAR placed to end exactly on a 4 GiB boundary does not decode
+ * (firmware and Linux allocate bottom-up, which makes that placement
+ * rare). The gain: a device sized with decoding on never appears at a
+ * half-sized address.
  */
 #include <errno.h>
 #include <string.h>
@@ -122,9 +129,15 @@ void vdev__pci_bar_state(const vdev_pci_func *f, int bar, const uint8_t *cfg, in
 		sizing = (uint32_t)~(b->size - 1);
 		enabled = !!(cmd & VDEV_PCI_COMMAND_IO);
 	} else if (b->flags & VDEV_PCI_BAR_MEM64) {
-		a = (lo & ~0xfu) | ((uint64_t)vdev__le32(cfg + bar_reg(bar) + 4) << 32);
+		uint32_t hi = vdev__le32(cfg + bar_reg(bar) + 4);
+		uint32_t lo_addr_bits = (uint32_t)~(b->size - 1) & ~0xfu;
+
+		a = (lo & ~0xfu) | ((uint64_t)hi << 32);
 		sizing = ~(b->size - 1);
 		enabled = !!(cmd & VDEV_PCI_COMMAND_MEMORY);
+		if (hi == (uint32_t)(sizing >> 32) ||
+		    (lo_addr_bits && (lo & ~0xfu) == lo_addr_bits))
+			enabled = 0;
 	} else {
 		a = lo & ~0xfu;
 		sizing = (uint32_t)~(b->size - 1);

@@ -2,6 +2,7 @@
 /*
  * Save and load of a PCI function: one required section, tag 'PCIF',
  * schema version 1, holding
+ *   'BARL' bytes  the BAR layout: per BAR, u64 size and u32 flags (LE)
  *   'CFG ' bytes  the whole config space (256 or 4096 bytes)
  *   'MSXT' bytes  the MSI-X table (16 bytes per vector; only with MSI-X)
  *   'MSXP' bytes  the MSI-X PBA (only with MSI-X)
@@ -9,7 +10,9 @@
  * MSI pending bits and Interrupt Status live in config space.
  *
  * Loading stages everything and validates it against this function before
- * anything changes: the lengths must match our layout, every read-only bit
+ * anything changes: the BAR layout and the lengths must match ours (BAR
+ * sizes are not visible in config space until the guest programs them),
+ * every read-only bit
  * (zero in the write mask, not RW1C, not computed by us) must equal ours —
  * so a stream from a function with other IDs, BARs or capabilities is
  * refused — and BAR registers, MSI and MSI-X state must be values our own
@@ -21,6 +24,7 @@
 
 #include "pci/pci_func.h"
 
+#define TAG_BARL VDEV_STATE_TAG('B', 'A', 'R', 'L')
 #define TAG_CFG VDEV_STATE_TAG('C', 'F', 'G', ' ')
 #define TAG_MSXT VDEV_STATE_TAG('M', 'S', 'X', 'T')
 #define TAG_MSXP VDEV_STATE_TAG('M', 'S', 'X', 'P')
@@ -36,13 +40,28 @@ static size_t msix_pba_size(const vdev_pci_func *f)
 	return f->msix_off ? vdev__msix_pba_size(f->msix_nvec) : 0;
 }
 
+#define BARL_ENTRY 12u
+#define BARL_SIZE (VDEV_PCI_NUM_BARS * BARL_ENTRY)
+
+static void bar_layout(const vdev_pci_func *f, uint8_t *out)
+{
+	for (int i = 0; i < VDEV_PCI_NUM_BARS; i++) {
+		vdev__put_le64(out + i * BARL_ENTRY, f->bars[i].size);
+		vdev__put_le32(out + i * BARL_ENTRY + 8, f->bars[i].size ? f->bars[i].flags : 0);
+	}
+}
+
 int vdev_pci_func_save(vdev_pci_func *f, vdev_state_writer *w)
 {
+	uint8_t barl[BARL_SIZE];
 	int rc;
 
 	if (!f || !w)
 		return -EINVAL;
+	bar_layout(f, barl);
 	rc = vdev_state_begin(w, VDEV__PCIF_TAG, VDEV__PCIF_VERSION, VDEV_STATE_F_REQUIRED);
+	if (!rc)
+		rc = vdev_state_put_bytes(w, TAG_BARL, barl, sizeof(barl));
 	if (!rc)
 		rc = vdev_state_put_bytes(w, TAG_CFG, f->cfg, f->cfg_size);
 	if (!rc && f->msix_off)
@@ -162,15 +181,41 @@ static int check_msix(vdev_pci_func *f, vdev_state_reader *r, const struct vdev_
 	return 0;
 }
 
+static int check_bar_layout(vdev_pci_func *f, vdev_state_reader *r, const uint8_t *theirs)
+{
+	uint8_t ours[BARL_SIZE];
+
+	bar_layout(f, ours);
+	for (int i = 0; i < VDEV_PCI_NUM_BARS; i++) {
+		const uint8_t *a = ours + i * BARL_ENTRY, *b = theirs + i * BARL_ENTRY;
+
+		if (!memcmp(a, b, BARL_ENTRY))
+			continue;
+		return vdev_state_fail(r, -EBADMSG,
+				       "PCI function: BAR%d layout differs (stream: size 0x%llx "
+				       "flags 0x%x; here: size 0x%llx flags 0x%x)", i,
+				       (unsigned long long)vdev__le64(b), vdev__le32(b + 8),
+				       (unsigned long long)vdev__le64(a), vdev__le32(a + 8));
+	}
+	return 0;
+}
+
 static int stage_records(vdev_pci_func *f, vdev_state_reader *r, struct vdev__pci_stage *st)
 {
-	int seen_cfg = 0, seen_t = 0, seen_p = 0, seen_intx = 0;
+	int seen_barl = 0, seen_cfg = 0, seen_t = 0, seen_p = 0, seen_intx = 0;
+	uint8_t barl[BARL_SIZE];
 	struct vdev_state_record rec;
 	uint64_t v;
 	int rc;
 
 	while ((rc = vdev_state_next(r, &rec)) > 0) {
+		rc = 0;
 		switch (rec.tag) {
+		case TAG_BARL:
+			rc = stage_bytes(r, &rec, "BAR layout", sizeof(barl), barl, &seen_barl);
+			if (!rc)
+				rc = check_bar_layout(f, r, barl);
+			break;
 		case TAG_CFG:
 			rc = stage_bytes(r, &rec, "config space", f->cfg_size, st->cfg, &seen_cfg);
 			break;
@@ -197,8 +242,8 @@ static int stage_records(vdev_pci_func *f, vdev_state_reader *r, struct vdev__pc
 		default:
 			if (rec.flags & VDEV_STATE_F_REQUIRED)
 				return vdev_state_fail(r, -EPROTONOSUPPORT,
-						       "PCI function: unknown required record 0x%08x",
-						       rec.tag);
+						       "PCI function: unknown required "
+						       "record 0x%08x", rec.tag);
 			break;
 		}
 		if (rc)
@@ -206,7 +251,7 @@ static int stage_records(vdev_pci_func *f, vdev_state_reader *r, struct vdev__pc
 	}
 	if (rc < 0)
 		return rc;
-	if (!seen_cfg || !seen_intx || (f->msix_off && (!seen_t || !seen_p)))
+	if (!seen_barl || !seen_cfg || !seen_intx || (f->msix_off && (!seen_t || !seen_p)))
 		return vdev_state_fail(r, -EBADMSG, "PCI function: state is incomplete");
 	return 0;
 }
