@@ -54,7 +54,7 @@ static void bar_moved(void *opaque, vdev_pci_func *f, int bar)
 	struct vdev_pci_bar_info info;
 
 	(void)opaque;
-	vdev_pci_bar_info(f, bar, &info);
+	vdev_pci_bar_get_info(f, bar, &info);
 	printf("  -> BAR%d %s at 0x%" PRIx64 " (%" PRIu64 " bytes)\n", bar,
 	       info.decoding ? "now decodes" : "stops decoding", info.addr, info.size);
 }
@@ -210,7 +210,7 @@ int main(int argc, char **argv)
 		uint32_t table = cfg_read(f, (uint32_t)msix + 4, 4);
 		struct vdev_pci_bar_info info;
 
-		vdev_pci_bar_info(f, (int)(table & 7), &info);
+		vdev_pci_bar_get_info(f, (int)(table & 7), &info);
 		msix_bar_addr = info.addr + (table & ~7u);
 		printf("\n== driver: MSI-X (cap at 0x%x, table in BAR%u) ==\n", msix, table & 7);
 		mmio_write32(f, msix_bar_addr + 0, 0xfee00000);

@@ -13,7 +13,7 @@
  *  - in-range config reads succeed; out-of-range ones fail with 0xff fill;
  *  - a save/load round trip succeeds and changes nothing observable;
  *  - a load of a corrupted stream that fails changes nothing observable;
- *  - the BAR listener's view agrees with vdev_pci_bar_info/lookup.
+ *  - the BAR listener's view agrees with vdev_pci_bar_get_info/lookup.
  * Compiles against the public headers only.
  */
 #include <errno.h>
@@ -140,7 +140,7 @@ static void listener(void *opaque, vdev_pci_func *f, int bar)
 
 	(void)opaque;
 	CHECK(bar >= 0 && bar < VDEV_PCI_NUM_BARS);
-	CHECK(vdev_pci_bar_info(f, bar, &info) == 0);
+	CHECK(vdev_pci_bar_get_info(f, bar, &info) == 0);
 	CHECK(info.size != 0);
 	if (!info.decoding)
 		return;
@@ -152,7 +152,7 @@ static void listener(void *opaque, vdev_pci_func *f, int bar)
 	if (found != bar) {
 		struct vdev_pci_bar_info other;
 
-		CHECK(vdev_pci_bar_info(f, found, &other) == 0);
+		CHECK(vdev_pci_bar_get_info(f, found, &other) == 0);
 		CHECK(other.decoding && other.addr + off == info.addr && off < other.size);
 	} else {
 		CHECK(off == 0);
@@ -238,7 +238,7 @@ static uint64_t bar_offset(struct fz *z, int bar)
 	uint8_t mode = in_u8(&z->in);
 
 	if (bar >= 0 && bar < VDEV_PCI_NUM_BARS)
-		vdev_pci_bar_info(z->f, bar, &info);
+		vdev_pci_bar_get_info(z->f, bar, &info);
 	switch (mode % 4) {
 	case 0:
 		return in_u8(&z->in);
@@ -338,7 +338,7 @@ static void run_op(struct fz *z, unsigned int op)
 		struct vdev_pci_bar_info info;
 
 		if (vdev_pci_bar_lookup(z->f, is_io, addr, &bar, &off) == 0) {
-			CHECK(vdev_pci_bar_info(z->f, bar, &info) == 0);
+			CHECK(vdev_pci_bar_get_info(z->f, bar, &info) == 0);
 			CHECK(info.decoding && off < info.size && info.addr + off == addr);
 		}
 		break;

@@ -291,7 +291,7 @@ static void expect_placement(struct fx *x)
 	static const uint64_t addr[6] = { 0xfebf0000, 0xc020, 0xfe000000, 0, 0x800000000ull, 0 };
 
 	for (int i = 0; i < 6; i++) {
-		assert_int_equal(vdev_pci_bar_info(x->f, i, &info), 0);
+		assert_int_equal(vdev_pci_bar_get_info(x->f, i, &info), 0);
 		if (i == 3 || i == 5) {
 			assert_int_equal(info.size, 0);
 			continue;
@@ -453,19 +453,19 @@ static void test_sizing_seabios(void **state)
 	cfg_wr16(x->f, VDEV_PCI_COMMAND, VDEV_PCI_COMMAND_MEMORY);
 	assert_int_equal(x->l.n, 3);
 	assert_int_equal(lrec_count_bar(&x->l, 1), 0);
-	assert_int_equal(vdev_pci_bar_info(x->f, 1, &info), 0);
+	assert_int_equal(vdev_pci_bar_get_info(x->f, 1, &info), 0);
 	assert_int_equal(info.decoding, 0);
 	assert_int_equal(info.addr, 0xc020);
 	cfg_wr16(x->f, VDEV_PCI_COMMAND, CMD_DECODE | VDEV_PCI_COMMAND_SERR);
 	assert_int_equal(x->l.n, 4);
 	assert_int_equal(x->l.bar[3], 1);
 	assert_int_equal(x->l.addr[3], 0xc020);
-	assert_int_equal(vdev_pci_bar_info(x->f, 2, &info), 0);
+	assert_int_equal(vdev_pci_bar_get_info(x->f, 2, &info), 0);
 	assert_int_equal(info.addr, 0x8000000000ull);
 	assert_int_equal(info.size, 16384);
 	assert_int_equal(info.flags, VDEV_PCI_BAR_MEM64 | VDEV_PCI_BAR_PREFETCH);
 	assert_true(info.decoding);
-	assert_int_equal(vdev_pci_bar_info(x->f, 4, &info), 0);
+	assert_int_equal(vdev_pci_bar_get_info(x->f, 4, &info), 0);
 	assert_int_equal(info.addr, 0x8200000000ull);
 	assert_true(info.decoding);
 }
@@ -555,17 +555,17 @@ static void test_bar_lookup_info(void **state)
 	assert_int_equal(vdev_pci_bar_lookup(x->f, 0, 0xfebf0000, &bar, &off), -ENOENT);
 	assert_int_equal(vdev_pci_bar_lookup(x->f, 1, 0xc020, &bar, &off), -ENOENT);
 
-	assert_int_equal(vdev_pci_bar_info(x->f, 0, &info), 0);
+	assert_int_equal(vdev_pci_bar_get_info(x->f, 0, &info), 0);
 	assert_int_equal(info.size, 4096);
 	assert_int_equal(info.flags, 0);
 	assert_int_equal(info.addr, 0xfebf0000);
 	assert_int_equal(info.decoding, 0);
-	assert_int_equal(vdev_pci_bar_info(x->f, 1, &info), 0);
+	assert_int_equal(vdev_pci_bar_get_info(x->f, 1, &info), 0);
 	assert_int_equal(info.flags, VDEV_PCI_BAR_IO);
-	assert_int_equal(vdev_pci_bar_info(x->f, 3, &info), 0);
+	assert_int_equal(vdev_pci_bar_get_info(x->f, 3, &info), 0);
 	assert_int_equal(info.size, 0);
-	assert_int_equal(vdev_pci_bar_info(x->f, 6, &info), -EINVAL);
-	assert_int_equal(vdev_pci_bar_info(x->f, -1, &info), -EINVAL);
+	assert_int_equal(vdev_pci_bar_get_info(x->f, 6, &info), -EINVAL);
+	assert_int_equal(vdev_pci_bar_get_info(x->f, -1, &info), -EINVAL);
 }
 
 /* Every access is split into aligned pieces no wider than max_access. */

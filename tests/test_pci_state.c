@@ -325,7 +325,7 @@ static void good_init(struct fx *x, struct good *g)
 	for (int i = 0; i < 6; i++) {
 		struct vdev_pci_bar_info info;
 
-		assert_int_equal(vdev_pci_bar_info(x->src, i, &info), 0);
+		assert_int_equal(vdev_pci_bar_get_info(x->src, i, &info), 0);
 		for (int k = 0; k < 8; k++)
 			g->barl[i * 12 + k] = (uint8_t)(info.size >> (8 * k));
 		for (int k = 0; k < 4; k++)

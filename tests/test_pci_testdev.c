@@ -64,13 +64,13 @@ static void test_create_defaults(void **state)
 	assert_int_equal(cfg_rd16(x->f, VDEV_PCI_DEVICE_ID), VDEV_TESTDEV_DEVICE_ID);
 	assert_int_equal(cfg_rd32(x->f, 0x08) >> 8, 0xff0000);
 	assert_int_equal(cfg_rd8(x->f, VDEV_PCI_INTERRUPT_PIN), 1);
-	assert_int_equal(vdev_pci_bar_info(x->f, 0, &info), 0);
+	assert_int_equal(vdev_pci_bar_get_info(x->f, 0, &info), 0);
 	assert_int_equal(info.size, 4096);
 	assert_int_equal(info.flags, 0);
-	assert_int_equal(vdev_pci_bar_info(x->f, 1, &info), 0);
+	assert_int_equal(vdev_pci_bar_get_info(x->f, 1, &info), 0);
 	assert_int_equal(info.size, 32);
 	assert_int_equal(info.flags, VDEV_PCI_BAR_IO);
-	assert_int_equal(vdev_pci_bar_info(x->f, 2, &info), 0);
+	assert_int_equal(vdev_pci_bar_get_info(x->f, 2, &info), 0);
 	assert_int_equal(info.size, 16384);
 	assert_int_equal(info.flags, VDEV_PCI_BAR_MEM64 | VDEV_PCI_BAR_PREFETCH);
 	/* MSI-X first, then MSI. */
@@ -126,7 +126,7 @@ static void test_create_options(void **state)
 	o.intx = 0;
 	assert_int_equal(vdev_device_create(x->mv.ctx, VDEV_TESTDEV_TYPE, &o, NULL, &dev), 0);
 	f = vdev_device_pci(dev);
-	assert_int_equal(vdev_pci_bar_info(f, 2, &info), 0);
+	assert_int_equal(vdev_pci_bar_get_info(f, 2, &info), 0);
 	assert_int_equal(info.size, 0);
 	assert_int_equal(cfg_rd16(f, VDEV_PCI_STATUS) & VDEV_PCI_STATUS_CAP_LIST, 0);
 	assert_int_equal(vdev_pci_irq_mode(f), VDEV_PCI_IRQ_NONE);

@@ -124,7 +124,7 @@ static inline void lrec_cb(void *opaque, vdev_pci_func *f, int bar)
 	struct lrec *l = opaque;
 	struct vdev_pci_bar_info info;
 
-	assert_int_equal(vdev_pci_bar_info(f, bar, &info), 0);
+	assert_int_equal(vdev_pci_bar_get_info(f, bar, &info), 0);
 	if (l->n < LREC_MAX) {
 		l->bar[l->n] = bar;
 		l->decoding[l->n] = info.decoding;

@@ -10,7 +10,7 @@
  *    raise interrupts (vdev_pci_notify(), vdev_pci_intx_set());
  *  - the VMM forwards the guest's config-space and BAR accesses
  *    (vdev_pci_config_read/write(), vdev_pci_bar_read/write()) and learns
- *    where BARs are mapped (vdev_pci_bar_info(), the BAR listener).
+ *    where BARs are mapped (vdev_pci_bar_get_info(), the BAR listener).
  *
  * Configuration (BARs and capabilities) happens before the guest first
  * touches the function. Everything runs on the device thread.
@@ -155,7 +155,8 @@ struct vdev_pci_bar_info {
 };
 
 /** Fill @p info for BAR @p bar. @return 0 or -EINVAL. */
-VDEV_API int vdev_pci_bar_info(vdev_pci_func *f, int bar, struct vdev_pci_bar_info *info);
+VDEV_API int vdev_pci_bar_get_info(vdev_pci_func *f, int bar,
+				  struct vdev_pci_bar_info *info);
 
 /**
  * Find which decoding BAR claims guest address @p addr.
@@ -167,7 +168,7 @@ VDEV_API int vdev_pci_bar_lookup(vdev_pci_func *f, int is_io, uint64_t addr, int
 /**
  * Called whenever a BAR starts, stops or moves decoding (address write,
  * command-register change, reset, load), so the VMM can update its
- * memory slots. Query the new placement with vdev_pci_bar_info().
+ * memory slots. Query the new placement with vdev_pci_bar_get_info().
  */
 typedef void (*vdev_pci_bar_listener)(void *opaque, vdev_pci_func *f, int bar);
 

@@ -188,7 +188,7 @@ int vdev__pci_bars_check(const vdev_pci_func *f, const uint8_t *cfg, const char 
 	return 0;
 }
 
-int vdev_pci_bar_info(vdev_pci_func *f, int bar, struct vdev_pci_bar_info *info)
+int vdev_pci_bar_get_info(vdev_pci_func *f, int bar, struct vdev_pci_bar_info *info)
 {
 	const struct vdev__pci_bar *b;
 

@@ -39,9 +39,9 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/vdev-hdr.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
 c_flags=(-pedantic -Wall -Wextra -Werror -Wstrict-prototypes -Wshadow -Wundef)
-# Not -Wshadow for C++: g++ then flags vdev_pci_bar_info(), a function
-# named like the struct it fills (legal, as with stat()/struct stat).
-cxx_flags=(-pedantic -Wall -Wextra -Werror -Wundef)
+# -Wshadow for C++ too: a function named like a struct (legal, as with
+# stat()/struct stat) warns there, so the headers must not have one.
+cxx_flags=(-pedantic -Wall -Wextra -Werror -Wshadow -Wundef)
 checks=0
 failures=0
 
