@@ -366,6 +366,29 @@ static void test_load_hostile_envelopes(void **state)
 	vdev_device_destroy(dev);
 }
 
+/* Type pointers stay valid while more types are registered (no realloc moves). */
+static void test_many_types_keep_pointers(void **state)
+{
+	struct mock_vmm *mv = *state;
+	static char names[40][16];
+	struct vdev_device_type more[40];
+	const struct vdev_device_type *before;
+	vdev_device *d;
+
+	assert_int_equal(vdev_device_create(mv->ctx, "toy", NULL, NULL, &d), 0);
+	before = vdev_device_get_type(d);
+	for (int i = 0; i < 40; i++) {
+		snprintf(names[i], sizeof(names[i]), "toy-more-%d", i);
+		more[i] = toy_type;
+		more[i].name = names[i];
+		assert_int_equal(vdev_device_type_register(mv->ctx, &more[i]), 0);
+	}
+	assert_ptr_equal(vdev_device_get_type(d), before);
+	assert_ptr_equal(vdev_device_type_find(mv->ctx, "toy"), before);
+	assert_string_equal(vdev_device_get_type(d)->name, "toy");
+	vdev_device_destroy(d);
+}
+
 static void test_ctx_free_destroys_devices(void **state)
 {
 	struct mock_vmm mv;
@@ -391,6 +414,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_kv_hostile, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_save_load_envelope, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_hostile_envelopes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_many_types_keep_pointers, setup, teardown),
 		cmocka_unit_test(test_ctx_free_destroys_devices),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

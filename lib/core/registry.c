@@ -19,7 +19,9 @@ struct vdev_device {
 };
 
 struct vdev__registry {
-	struct vdev_device_type *types;
+	/* Each type copied into its own allocation: devices and callers keep
+	 * pointers to it, so growing the array must not move it. */
+	struct vdev_device_type **types;
 	size_t n_types, cap_types;
 	struct vdev_device *devices;
 	unsigned int next_instance;
@@ -43,6 +45,8 @@ void vdev__registry_fini(vdev_ctx *ctx)
 		return;
 	while (reg->devices)
 		vdev_device_destroy(reg->devices);
+	for (size_t i = 0; i < reg->n_types; i++)
+		free(reg->types[i]);
 	free(reg->types);
 	free(reg);
 	ctx->registry = NULL;
@@ -103,7 +107,7 @@ static int type_valid(const struct vdev_device_type *t)
 int vdev_device_type_register(vdev_ctx *ctx, const struct vdev_device_type *type)
 {
 	struct vdev__registry *reg = ctx->registry;
-	struct vdev_device_type copy;
+	struct vdev_device_type copy, *stored;
 
 	if (!type || vdev__copy_sized(&copy, sizeof(copy), type))
 		return -EINVAL;
@@ -114,14 +118,18 @@ int vdev_device_type_register(vdev_ctx *ctx, const struct vdev_device_type *type
 		return -EEXIST;
 	if (reg->n_types == reg->cap_types) {
 		size_t cap = reg->cap_types ? reg->cap_types * 2 : 8;
-		struct vdev_device_type *types = realloc(reg->types, cap * sizeof(*types));
+		struct vdev_device_type **types = realloc(reg->types, cap * sizeof(*types));
 
 		if (!types)
 			return -ENOMEM;
 		reg->types = types;
 		reg->cap_types = cap;
 	}
-	reg->types[reg->n_types++] = copy;
+	stored = malloc(sizeof(*stored));
+	if (!stored)
+		return -ENOMEM;
+	*stored = copy;
+	reg->types[reg->n_types++] = stored;
 	return 0;
 }
 
@@ -132,8 +140,8 @@ const struct vdev_device_type *vdev_device_type_find(vdev_ctx *ctx, const char *
 	if (!name)
 		return NULL;
 	for (size_t i = 0; i < reg->n_types; i++)
-		if (!strcmp(reg->types[i].name, name))
-			return &reg->types[i];
+		if (!strcmp(reg->types[i]->name, name))
+			return reg->types[i];
 	return NULL;
 }
 
@@ -141,7 +149,7 @@ const struct vdev_device_type *vdev_device_type_at(vdev_ctx *ctx, size_t index)
 {
 	struct vdev__registry *reg = ctx->registry;
 
-	return index < reg->n_types ? &reg->types[index] : NULL;
+	return index < reg->n_types ? reg->types[index] : NULL;
 }
 
 int vdev__device_opts_defaults(const struct vdev_device_type *type, void **out, size_t *size)
