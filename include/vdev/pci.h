@@ -85,6 +85,15 @@ struct vdev_pci_func_opts {
 	 */
 	void (*config_written)(void *opaque, uint32_t offset, uint32_t len);
 	void *opaque;
+	/**
+	 * Optional: called after the bytes of a guest config read of
+	 * [offset, offset + len) have been copied into @p buf, so a device can
+	 * supply bytes that are computed on demand or whose read has a side
+	 * effect (e.g. the virtio-pci configuration access window, VIRTIO 1.2
+	 * §4.1.4.9). It may overwrite any of the @p len bytes; config space
+	 * itself is unchanged. @p opaque is the field above.
+	 */
+	void (*config_read)(void *opaque, uint32_t offset, void *buf, uint32_t len);
 };
 
 /**
@@ -291,6 +300,19 @@ VDEV_API uint16_t vdev_pci_command(vdev_pci_func *f);
 
 /** @return 1 if MSI-X/MSI vector @p vector is pending, else 0. */
 VDEV_API int vdev_pci_vector_pending(vdev_pci_func *f, unsigned int vector);
+
+/**
+ * Deliver MSI-X vector @p vector by writing to eventfd @p fd (an 8-byte 1)
+ * instead of calling the host's msi_send hook, for a VMM that routes the
+ * vector with KVM_IRQFD. Masking and pending bits stay with the library:
+ * a masked vector still becomes pending and is written to @p fd when
+ * unmasked. @p fd -1 unbinds. The library neither owns nor closes the fd;
+ * the binding is VMM configuration, so it survives function reset and is
+ * not part of saved state.
+ * @return 0; -EINVAL (no MSI-X, vector out of range, fd < -1); -ENOMEM.
+ * Thread: the device thread.
+ */
+VDEV_API int vdev_pci_msix_set_irqfd(vdev_pci_func *f, unsigned int vector, int fd);
 
 /* ------------------------------------------------------------------ */
 /* State                                                                */

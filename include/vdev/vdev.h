@@ -16,5 +16,7 @@
 #include <vdev/device.h>
 #include <vdev/pci.h>
 #include <vdev/testdev.h>
+#include <vdev/virtqueue.h>
+#include <vdev/virtio.h>
 
 #endif /* VDEV_VDEV_H */

@@ -5,11 +5,14 @@
  */
 #include "core.h"
 #include "pci/pci_testdev.h"
+#include "virtio/virtio_rng.h"
 
 int vdev__register_builtin_types(vdev_ctx *ctx)
 {
 	static const struct vdev_device_type *const builtin[] = {
 		&vdev__pci_testdev_type,
+		&vdev__virtio_rng_pci_type,
+		&vdev__virtio_rng_mmio_type,
 	};
 
 	for (size_t i = 0; i < VDEV__ARRAY_SIZE(builtin); i++) {

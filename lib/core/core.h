@@ -93,6 +93,56 @@ static inline void vdev__put_le64(void *p, uint64_t v)
 }
 
 /*
+ * Fast paths into the guest-memory map (lib/virtio's rings).
+ *
+ * struct vdev__mem_hot is the first member of the (otherwise private)
+ * struct vdev__mem_map, so hot paths can read it inline: @gen changes
+ * whenever a region is added or removed (anything caching host pointers
+ * or region bounds re-validates when it moves), @logging is the dirty
+ * logging state, and @key is (gen << 1) | logging, so one compare against
+ * a cached (gen << 1) says "nothing moved and logging is off". All change
+ * only on the device thread, under the same rule as region add/remove
+ * (vdev/mem.h), so plain reads are enough.
+ */
+struct vdev__mem_hot {
+	uint32_t gen;
+	uint32_t key;
+	bool logging;
+};
+
+static inline const struct vdev__mem_hot *vdev__mem_hot(const vdev_ctx *ctx)
+{
+	return (const struct vdev__mem_hot *)(const void *)ctx->mem;
+}
+
+/* One RAM region, as vdev__mem_region_find() reports it. */
+struct vdev__mem_region_info {
+	uint64_t gpa;    /* first byte */
+	uint64_t size;   /* bytes, >= 1 (a region never reaches 2^64 bytes) */
+	uint8_t *hva;    /* host address of gpa */
+	uint32_t flags;  /* VDEV_MEM_* */
+};
+
+/* The region holding @gpa: 0 with *out filled, or -EFAULT. */
+int vdev__mem_region_find(vdev_ctx *ctx, uint64_t gpa, struct vdev__mem_region_info *out);
+
+/*
+ * Reverse lookup: the guest address of host range [hva, hva + len) if it
+ * lies wholly inside one region (the first such region if the VMM maps
+ * the same host memory twice). @return 0 or -EFAULT. Thread: as
+ * vdev_mem_translate().
+ */
+int vdev__mem_hva_to_gpa(vdev_ctx *ctx, const void *hva, size_t len, uint64_t *gpa);
+
+/*
+ * Mark host range [hva, hva + len) dirty in every region that maps it
+ * (when logging is on; bytes in no region are ignored). For buffers a
+ * device wrote through iovecs it got from a translation.
+ * Thread: as vdev_mem_translate().
+ */
+void vdev__mem_mark_dirty_hva(vdev_ctx *ctx, const void *hva, size_t len);
+
+/*
  * Copy a caller's struct_size-first struct into a full-size local copy:
  * fields beyond the caller's struct_size read as zero. Returns -EINVAL if
  * struct_size is smaller than the size_t itself.

@@ -42,10 +42,11 @@ struct mem_region {
 };
 
 struct vdev__mem_map {
+	struct vdev__mem_hot hot; /* first: core.h reads it inline (gen, logging) */
 	struct mem_region *r;    /* sorted by gpa, never overlapping */
 	unsigned int n, cap;
 	atomic_uint hint;        /* index of the last region hit; may be stale */
-	bool logging;
+	atomic_uint rhint;       /* the same for reverse (host address) lookups */
 };
 
 static inline uint64_t region_pages(const struct mem_region *r)
@@ -196,10 +197,17 @@ static inline size_t map_piece(const struct vdev__mem_map *m, unsigned int first
 static void map_mark_walked(struct vdev__mem_map *m, unsigned int first, unsigned int count,
 			    uint64_t gpa, uint64_t last)
 {
-	if (!m->logging)
+	if (!m->hot.logging)
 		return;
 	for (unsigned int k = 0; k < count; k++)
 		region_mark(&m->r[first + k], gpa, last);
+}
+
+/* Regions changed (or logging did): update what hot paths compare. */
+static void mem_moved(struct vdev__mem_map *m)
+{
+	m->hot.gen++;
+	m->hot.key = (m->hot.gen << 1) | m->hot.logging;
 }
 
 /* True if a range of @len bytes at @gpa runs past 2^64. */
@@ -265,7 +273,7 @@ int vdev_mem_region_add(vdev_ctx *ctx, uint64_t gpa, uint64_t size, void *hva, u
 		m->r = r;
 		m->cap = cap;
 	}
-	if (m->logging) {
+	if (m->hot.logging) {
 		rc = region_dirty_alloc(&nr);
 		if (rc)
 			return rc;
@@ -273,6 +281,7 @@ int vdev_mem_region_add(vdev_ctx *ctx, uint64_t gpa, uint64_t size, void *hva, u
 	memmove(&m->r[pos + 1], &m->r[pos], (m->n - pos) * sizeof(*m->r));
 	m->r[pos] = nr;
 	m->n++;
+	mem_moved(m);
 	atomic_store_explicit(&m->hint, pos, memory_order_relaxed);
 	return 0;
 }
@@ -288,6 +297,7 @@ int vdev_mem_region_remove(vdev_ctx *ctx, uint64_t gpa)
 	region_dirty_free(&m->r[i]);
 	memmove(&m->r[i], &m->r[i + 1], (m->n - i - 1) * sizeof(*m->r));
 	m->n--;
+	mem_moved(m);
 	/* Indices shifted; map_lookup re-checks anyway, but start clean. */
 	atomic_store_explicit(&m->hint, 0, memory_order_relaxed);
 	return 0;
@@ -388,7 +398,7 @@ void vdev_mem_mark_dirty(vdev_ctx *ctx, uint64_t gpa, uint64_t len)
 	uint64_t last;
 	unsigned int i;
 
-	if (!m->logging || !len)
+	if (!m->hot.logging || !len)
 		return;
 	/* Bytes past 2^64 are not RAM either: clamp rather than wrap. */
 	last = range_wraps(gpa, len) ? UINT64_MAX : gpa + (len - 1);
@@ -409,10 +419,11 @@ int vdev_mem_dirty_log_enable(vdev_ctx *ctx, int enable)
 	if (!enable) {
 		for (i = 0; i < m->n; i++)
 			region_dirty_free(&m->r[i]);
-		m->logging = false;
+		m->hot.logging = false;
+		m->hot.key = m->hot.gen << 1;
 		return 0;
 	}
-	if (m->logging) {
+	if (m->hot.logging) {
 		/* Already on: "turning it on clears every bitmap". */
 		for (i = 0; i < m->n; i++) {
 			uint64_t words = pages_words(region_pages(&m->r[i]));
@@ -431,7 +442,8 @@ int vdev_mem_dirty_log_enable(vdev_ctx *ctx, int enable)
 			return rc;
 		}
 	}
-	m->logging = true;
+	m->hot.logging = true;
+	m->hot.key = (m->hot.gen << 1) | 1;
 	return 0;
 }
 
@@ -447,7 +459,7 @@ int64_t vdev_mem_dirty_bitmap(vdev_ctx *ctx, uint64_t region_gpa, uint64_t *bitm
 	if (i == 0 || m->r[i - 1].gpa != region_gpa)
 		return -ENOENT;
 	r = &m->r[i - 1];
-	if (!m->logging)
+	if (!m->hot.logging)
 		return -ENODATA;
 	words = pages_words(region_pages(r));
 	if (!bitmap || nwords < words)
@@ -464,4 +476,75 @@ int64_t vdev_mem_dirty_bitmap(vdev_ctx *ctx, uint64_t region_gpa, uint64_t *bitm
 		dirty += __builtin_popcountll(v);
 	}
 	return dirty;
+}
+
+int vdev__mem_region_find(vdev_ctx *ctx, uint64_t gpa, struct vdev__mem_region_info *out)
+{
+	struct vdev__mem_map *m = ctx->mem;
+	int i = map_lookup(m, gpa);
+	const struct mem_region *r;
+
+	if (i < 0)
+		return -EFAULT;
+	r = &m->r[i];
+	*out = (struct vdev__mem_region_info){
+		.gpa = r->gpa,
+		.size = r->last - r->gpa + 1, /* cannot wrap: see vdev__mem_region_info */
+		.hva = r->hva,
+		.flags = r->flags,
+	};
+	return 0;
+}
+
+/* True if host range [p, p + len) (len >= 1) lies inside region @r. */
+static inline bool region_holds_hva(const struct mem_region *r, uintptr_t p, size_t len)
+{
+	uintptr_t base = (uintptr_t)r->hva;
+	uint64_t span = r->last - r->gpa; /* bytes - 1 */
+
+	return p >= base && p - base <= span && len - 1 <= span - (p - base);
+}
+
+int vdev__mem_hva_to_gpa(vdev_ctx *ctx, const void *hva, size_t len, uint64_t *gpa)
+{
+	struct vdev__mem_map *m = ctx->mem;
+	unsigned int h = atomic_load_explicit(&m->rhint, memory_order_relaxed);
+	uintptr_t p = (uintptr_t)hva;
+
+	if (!len)
+		len = 1;
+	/* Host addresses are not sorted: a linear scan, the hint first. */
+	if (h < m->n && region_holds_hva(&m->r[h], p, len)) {
+		*gpa = m->r[h].gpa + (p - (uintptr_t)m->r[h].hva);
+		return 0;
+	}
+	for (unsigned int i = 0; i < m->n; i++) {
+		if (region_holds_hva(&m->r[i], p, len)) {
+			atomic_store_explicit(&m->rhint, i, memory_order_relaxed);
+			*gpa = m->r[i].gpa + (p - (uintptr_t)m->r[i].hva);
+			return 0;
+		}
+	}
+	return -EFAULT;
+}
+
+void vdev__mem_mark_dirty_hva(vdev_ctx *ctx, const void *hva, size_t len)
+{
+	struct vdev__mem_map *m = ctx->mem;
+	uintptr_t p = (uintptr_t)hva, last;
+
+	if (!m->hot.logging || !len)
+		return;
+	last = len - 1 > UINTPTR_MAX - p ? UINTPTR_MAX : p + (len - 1);
+	/* Every alias: which guest address the device meant is unknowable. */
+	for (unsigned int i = 0; i < m->n; i++) {
+		const struct mem_region *r = &m->r[i];
+		uintptr_t base = (uintptr_t)r->hva;
+		uintptr_t rlast = base + (uintptr_t)(r->last - r->gpa); /* no wrap: region_add */
+
+		if (last < base || p > rlast)
+			continue;
+		region_mark(r, r->gpa + (VDEV__MAX(p, base) - base),
+			    r->gpa + (VDEV__MIN(last, rlast) - base));
+	}
 }

@@ -85,6 +85,7 @@ int vdev_pci_func_new(vdev_ctx *ctx, const struct vdev_pci_func_opts *uopts,
 	f->flags = o.flags;
 	f->intx_pin = o.intx_pin;
 	f->config_written = o.config_written;
+	f->config_read = o.config_read;
 	f->opaque = o.opaque;
 	f->cap_next = VDEV__PCI_CAP_START;
 	f->msix_table_bar = -1;
@@ -121,6 +122,7 @@ void vdev_pci_func_free(vdev_pci_func *f)
 		vdev_irq_intx_set(f->ctx, f->source_id, f->intx_pin, 0);
 	free(f->msix_table);
 	free(f->msix_pba);
+	free(f->msix_irqfd);
 	free(f->cfg);
 	free(f);
 }
@@ -145,8 +147,11 @@ int vdev_pci_config_read(vdev_pci_func *f, uint32_t offset, void *buf, size_t le
 			memset(buf, 0xff, len);
 		return -ERANGE;
 	}
-	if (len)
+	if (len) {
 		memcpy(buf, f->cfg + offset, len);
+		if (f->config_read)
+			f->config_read(f->opaque, offset, buf, (uint32_t)len);
+	}
 	return 0;
 }
 

@@ -88,6 +88,7 @@ struct vdev_pci_func {
 	uint32_t flags;
 	uint8_t intx_pin;
 	void (*config_written)(void *opaque, uint32_t offset, uint32_t len);
+	void (*config_read)(void *opaque, uint32_t offset, void *buf, uint32_t len);
 	void *opaque;
 
 	uint32_t cfg_size;
@@ -118,6 +119,7 @@ struct vdev_pci_func {
 	uint32_t msix_pba_off;
 	uint8_t *msix_table; /* msix_nvec * 16 bytes, guest layout */
 	uint8_t *msix_pba;   /* vdev__msix_pba_size() bytes */
+	int *msix_irqfd;     /* [msix_nvec] eventfd per vector (-1: none); NULL until one is bound */
 
 	uint8_t pcie_off;
 

@@ -9,7 +9,9 @@
  * set instead of a message, and the message goes out when it is unmasked.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "pci/pci_func.h"
 
@@ -160,10 +162,30 @@ static int msix_vector_masked(vdev_pci_func *f, unsigned int v)
 		  VDEV__MSIX_ENTRY_CTRL_MASK);
 }
 
+/*
+ * Signal an irqfd: add 1 to the eventfd counter. EAGAIN means the counter
+ * is at its maximum, so the fd is already readable: the interrupt is not
+ * lost. Any other failure is the VMM's fd going bad; report it.
+ */
+static int irqfd_signal(int fd)
+{
+	const uint64_t one = 1;
+	ssize_t n;
+
+	do {
+		n = write(fd, &one, sizeof(one));
+	} while (n < 0 && errno == EINTR);
+	if (n == (ssize_t)sizeof(one) || (n < 0 && errno == EAGAIN))
+		return 0;
+	return n < 0 ? -errno : -EIO;
+}
+
 static int msix_send(vdev_pci_func *f, unsigned int v)
 {
 	const uint8_t *e = msix_entry(f, v);
 
+	if (f->msix_irqfd && f->msix_irqfd[v] >= 0)
+		return irqfd_signal(f->msix_irqfd[v]);
 	return vdev_irq_msi_send(f->ctx, f->source_id, vdev__le64(e),
 				 vdev__le32(e + VDEV__MSIX_ENTRY_DATA));
 }
@@ -305,4 +327,22 @@ int vdev_pci_vector_pending(vdev_pci_func *f, unsigned int vector)
 	default:
 		return msix || msi;
 	}
+}
+
+int vdev_pci_msix_set_irqfd(vdev_pci_func *f, unsigned int vector, int fd)
+{
+	if (!f || !f->msix_off || vector >= f->msix_nvec || fd < -1)
+		return -EINVAL;
+	if (!f->msix_irqfd) {
+		if (fd == -1)
+			return 0;
+		/* Allocated on first use: most VMMs never bind one. */
+		f->msix_irqfd = malloc(sizeof(int) * f->msix_nvec);
+		if (!f->msix_irqfd)
+			return -ENOMEM;
+		for (unsigned int v = 0; v < f->msix_nvec; v++)
+			f->msix_irqfd[v] = -1;
+	}
+	f->msix_irqfd[vector] = fd;
+	return 0;
 }
