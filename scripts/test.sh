@@ -7,6 +7,8 @@
 #   gcc    build/gcc    gcc -O2 -g (RelWithDebInfo), -Werror, every ctest test
 #   clang  build/clang  clang -O0 -g (Debug), -Werror, every ctest test
 #   asan   build/asan   gcc with ASan + UBSan (VDEV_SANITIZE=ON), every ctest test
+#   tsan   build/tsan   gcc with ThreadSanitizer, the unit tests (the virtqueue's
+#                       cross-thread completions run from real threads there)
 #   fuzz   build/fuzz   clang with libFuzzer (VDEV_FUZZ=ON): the fuzz_smoke tests,
 #                       FUZZ_SECONDS (default 10) per harness
 #
@@ -22,7 +24,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 jobs=${JOBS:-2}
 fuzz_seconds=${FUZZ_SECONDS:-10}
-all_stages=(gcc clang asan fuzz)
+all_stages=(gcc clang asan tsan fuzz)
 stages=()
 
 usage() {
@@ -135,6 +137,18 @@ stage_asan() {
 		run_ctest "$root/build/asan"
 }
 
+stage_tsan() {
+	# -Wno-tsan: the ring code's fences order accesses to guest memory
+	# against guest vCPUs, which TSan cannot model; gcc warns about them.
+	build "$root/build/tsan" "" -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=Debug \
+		-DVDEV_WERROR=ON -DVDEV_TESTS=ON -DVDEV_EXAMPLES=OFF \
+		-DVDEV_SANITIZE=OFF -DVDEV_FUZZ=OFF \
+		"-DCMAKE_C_FLAGS=-fsanitize=thread -O1 -Wno-tsan" \
+		-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread \
+		-DCMAKE_SHARED_LINKER_FLAGS=-fsanitize=thread
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 run_ctest "$root/build/tsan" -L unit
+}
+
 stage_fuzz() {
 	if ! compgen -G "$root/fuzz/fuzz_*.c" >/dev/null; then
 		echo "test.sh: no fuzz/fuzz_*.c harnesses; nothing to fuzz"
@@ -155,6 +169,7 @@ for stage in "${stages[@]}"; do
 	gcc) banner "stage gcc: gcc -O2 -g, -Werror, all tests (build/gcc)" ;;
 	clang) banner "stage clang: clang, -Werror, all tests (build/clang)" ;;
 	asan) banner "stage asan: gcc + ASan/UBSan, all tests (build/asan)" ;;
+	tsan) banner "stage tsan: gcc + ThreadSanitizer, unit tests (build/tsan)" ;;
 	fuzz) banner "stage fuzz: clang + libFuzzer, ${fuzz_seconds}s per harness (build/fuzz)" ;;
 	esac
 	"stage_$stage"
