@@ -21,12 +21,14 @@ required=(
 	ninja-build
 	pkg-config
 	libcmocka-dev   # unit tests
+	liburing-dev    # lib/block's io_uring engine
 	binutils        # nm, readelf (abi_symbols)
 )
 # Nice to have: benchmarks (callgrind) and symbolized sanitizer reports.
 optional=(
 	valgrind
 	llvm            # llvm-symbolizer
+	fio             # bench/run_blk_bench.sh compares the block backend with it
 )
 
 have() {
@@ -65,7 +67,7 @@ missing_of() {
 if ! command -v dpkg-query >/dev/null 2>&1; then
 	echo "deps: this script needs a Debian-like system (dpkg/apt-get)." >&2
 	echo "deps: install by hand: gcc, g++, clang + libFuzzer runtime, cmake, ninja," \
-	     "pkg-config, cmocka, binutils" >&2
+	     "pkg-config, cmocka, liburing, binutils" >&2
 	exit 1
 fi
 
@@ -119,9 +121,11 @@ for tool in gcc g++ clang cmake ninja pkg-config nm readelf; do
 		exit 1
 	fi
 done
-if ! pkg-config --exists cmocka; then
-	echo "deps: cmocka (pkg-config cmocka) is still missing" >&2
-	exit 1
-fi
+for pc in cmocka liburing; do
+	if ! pkg-config --exists "$pc"; then
+		echo "deps: $pc (pkg-config $pc) is still missing" >&2
+		exit 1
+	fi
+done
 echo "deps: ok (gcc $(gcc -dumpfullversion), clang ${clang_major:-?}, cmake" \
      "$(cmake --version | awk 'NR == 1 {print $3}'))"

@@ -18,5 +18,6 @@
 #include <vdev/testdev.h>
 #include <vdev/virtqueue.h>
 #include <vdev/virtio.h>
+#include <vdev/block.h>
 
 #endif /* VDEV_VDEV_H */

@@ -73,8 +73,17 @@ so=$(readelf -d "$libdir/libvdev.so" 2>/dev/null |
 [[ -L $libdir/$so ]] || die "$libdir/$so should be a symlink to the versioned file"
 
 step "pkg-config"
-export PKG_CONFIG_LIBDIR=$pcdir
+# vdev.pc has Requires.private: liburing, which pkg-config resolves even
+# for --cflags: search the system's .pc directories too, after the prefix's
+# (so the installed vdev.pc is the one found).
+sys_pc=$(pkg-config --variable pc_path pkg-config 2>/dev/null || true)
+export PKG_CONFIG_LIBDIR=$pcdir${sys_pc:+:$sys_pc}
 export PKG_CONFIG_PATH=
+[[ $(pkg-config --path vdev) == "$pcdir/vdev.pc" ]] ||
+	die "pkg-config finds $(pkg-config --path vdev), not $pcdir/vdev.pc"
+static_libs=$(pkg-config --static --libs vdev) || die "pkg-config --static --libs vdev failed"
+[[ " $static_libs " == *" -luring "* ]] ||
+	die "pkg-config --static --libs vdev lacks -luring: $static_libs"
 modversion=$(pkg-config --modversion vdev) || die "pkg-config cannot find vdev in $pcdir"
 if [[ -n $version && $modversion != "$version" ]]; then
 	die "pkg-config says version $modversion, expected $version"

@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: MIT */
+/**
+ * @file vdev/block.h
+ * Asynchronous block backends: what SCSI disks, CD-ROMs and other storage
+ * devices read and write through.
+ *
+ * Drivers: "memory" (a RAM disk), "null" (reads zeroes, discards writes;
+ * for benchmarks), "file" (a regular file or block device, over io_uring
+ * with liburing; buffered or O_DIRECT), with a thread-pool engine used
+ * automatically where io_uring is unavailable (vdev_blk_engine() says
+ * which one runs).
+ *
+ * Completions never run inside vdev_blk_submit(): they are delivered on
+ * the thread that calls vdev_blk_poll() — the thread the VMM designates.
+ * The VMM polls vdev_blk_event_fd() (readable when completions wait) and
+ * calls vdev_blk_poll() then. A request's result is reported only after
+ * the host accepted it (a write is "done" when the host write returned;
+ * FUA or a FLUSH makes it durable).
+ *
+ * Threading: a backend belongs to one thread (submit, poll, cancel,
+ * close). Backend-internal threads never call back into the caller.
+ */
+#ifndef VDEV_BLOCK_H
+#define VDEV_BLOCK_H
+
+#include <sys/uio.h>
+#include <vdev/common.h>
+
+VDEV_BEGIN_DECLS
+
+/** An open block backend. */
+typedef struct vdev_blk vdev_blk;
+
+/** Request operations. */
+enum vdev_blk_op {
+	VDEV_BLK_READ = 1,
+	VDEV_BLK_WRITE = 2,
+	VDEV_BLK_FLUSH = 3,        /**< make every completed write durable */
+	VDEV_BLK_DISCARD = 4,      /**< deallocate [offset, offset+len); may read back as zeroes */
+	VDEV_BLK_WRITE_ZEROES = 5, /**< [offset, offset+len) reads back as zeroes */
+};
+
+/** Request flag: this write is durable when it completes (Force Unit Access). */
+#define VDEV_BLK_F_FUA (1u << 0)
+/** Request flag (WRITE_ZEROES): the range may also be deallocated. */
+#define VDEV_BLK_F_UNMAP (1u << 1)
+
+struct vdev_blk_req;
+
+/**
+ * Completion: @p result is the number of bytes transferred (READ/WRITE;
+ * always the full length on success — a short transfer is retried
+ * internally or reported as -EIO), 0 (other ops), or a negative errno:
+ * -EIO, -ENOSPC (host out of space), -EROFS, -ECANCELED (cancelled),
+ * -EINVAL (misaligned for O_DIRECT), ... Runs on the polling thread.
+ */
+typedef void (*vdev_blk_done_cb)(struct vdev_blk_req *req, int64_t result);
+
+/**
+ * One request, owned by the caller, which keeps it (and the iovecs and
+ * the memory they point to) unchanged until its completion ran.
+ */
+struct vdev_blk_req {
+	uint32_t op;               /**< enum vdev_blk_op */
+	uint32_t flags;            /**< VDEV_BLK_F_* */
+	uint64_t offset;           /**< byte offset */
+	const struct iovec *iov;   /**< READ/WRITE buffers */
+	unsigned int iovcnt;
+	uint32_t reserved0;
+	uint64_t len;              /**< DISCARD/WRITE_ZEROES length in bytes */
+	vdev_blk_done_cb done;
+	void *user;                /**< for the caller */
+	uint64_t internal[4];      /**< the backend's; do not touch */
+};
+
+/** Engines. */
+enum vdev_blk_engine {
+	VDEV_BLK_ENGINE_AUTO = 0,     /**< io_uring if it works here, else threads */
+	VDEV_BLK_ENGINE_IO_URING = 1,
+	VDEV_BLK_ENGINE_THREADS = 2,
+	VDEV_BLK_ENGINE_INLINE = 3,   /**< memory/null: done in submit, delivered at poll */
+};
+
+/** Options for vdev_blk_open(). Begins with struct_size. */
+struct vdev_blk_opts {
+	size_t struct_size;
+	const char *driver;    /**< "file", "memory" or "null" */
+	const char *path;      /**< file: the path */
+	uint64_t size;         /**< memory/null: size in bytes (multiple of 512) */
+	int readonly;          /**< open read-only; writes fail with -EROFS */
+	int direct;            /**< file: O_DIRECT (buffers/offsets aligned to the block size) */
+	uint32_t engine;       /**< enum vdev_blk_engine */
+	uint32_t queue_depth;  /**< most requests in flight (0: 128) */
+	uint32_t threads;      /**< thread-pool engine: worker count (0: 4) */
+	uint32_t reserved;
+};
+
+/**
+ * Open a backend. @return 0; -EINVAL (bad options); -ENOENT/-EACCES/...
+ * from opening the file; -ENOTSUP (requested engine unavailable); -ENOMEM.
+ * Thread: the backend's thread.
+ */
+VDEV_API int vdev_blk_open(vdev_ctx *ctx, const struct vdev_blk_opts *opts, vdev_blk **out);
+
+/**
+ * Close a backend: waits for in-flight requests to finish on the host
+ * (their completions run, from inside this call, with their results)
+ * and releases everything. NULL is a no-op. Thread: the backend's thread.
+ */
+VDEV_API void vdev_blk_close(vdev_blk *blk);
+
+/**
+ * Submit @p req. @return 0 (its completion will run from vdev_blk_poll()),
+ * or a negative errno (-EINVAL: bad op, range past the end, misaligned
+ * with O_DIRECT; -EROFS; -EAGAIN: queue_depth requests already in flight)
+ * — then the completion never runs. Thread: the backend's thread.
+ */
+VDEV_API int vdev_blk_submit(vdev_blk *blk, struct vdev_blk_req *req);
+
+/**
+ * Batch submissions: between plug and unplug, submitted requests are
+ * queued and handed to the host together at unplug (one system call for
+ * io_uring). Thread: the backend's thread.
+ */
+VDEV_API void vdev_blk_plug(vdev_blk *blk);
+/** End a batch begun with vdev_blk_plug(). */
+VDEV_API void vdev_blk_unplug(vdev_blk *blk);
+
+/**
+ * Try to cancel an in-flight request. @return 0 if it will complete with
+ * -ECANCELED (or already completed on the host: then with its result);
+ * -ENOENT if not in flight. The completion still runs exactly once, from
+ * vdev_blk_poll(). Thread: the backend's thread.
+ */
+VDEV_API int vdev_blk_cancel(vdev_blk *blk, struct vdev_blk_req *req);
+
+/**
+ * A file descriptor that becomes readable when completions wait; poll it
+ * and call vdev_blk_poll(). Owned by the backend. Thread: any.
+ */
+VDEV_API int vdev_blk_event_fd(vdev_blk *blk);
+
+/**
+ * Run the completions that are ready (never blocks).
+ * @return the number run. Thread: the backend's thread.
+ */
+VDEV_API int vdev_blk_poll(vdev_blk *blk);
+
+/**
+ * Wait until at least one completion is ready or @p timeout_ms passes
+ * (-1: forever), then run the ready ones. For simple callers and tests.
+ * @return the number run, or -ETIMEDOUT. Thread: the backend's thread.
+ */
+VDEV_API int vdev_blk_wait(vdev_blk *blk, int timeout_ms);
+
+/** @return the size in bytes (re-read from the host by vdev_blk_refresh_size()). */
+VDEV_API uint64_t vdev_blk_size(const vdev_blk *blk);
+
+/**
+ * Re-read the size (the file may have grown, e.g. a capacity change).
+ * @return 0 with the new size in *size, or a negative errno.
+ */
+VDEV_API int vdev_blk_refresh_size(vdev_blk *blk, uint64_t *size);
+
+/** @return the alignment requests must keep (1 buffered; the logical block size with O_DIRECT). */
+VDEV_API uint32_t vdev_blk_alignment(const vdev_blk *blk);
+
+/** @return 1 if read-only. */
+VDEV_API int vdev_blk_readonly(const vdev_blk *blk);
+
+/** @return the engine actually in use (enum vdev_blk_engine, never AUTO). */
+VDEV_API enum vdev_blk_engine vdev_blk_engine(const vdev_blk *blk);
+
+/** @return the number of requests in flight. */
+VDEV_API unsigned int vdev_blk_inflight(const vdev_blk *blk);
+
+VDEV_END_DECLS
+
+#endif /* VDEV_BLOCK_H */

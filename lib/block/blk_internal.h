@@ -1,0 +1,188 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lib/block internals: the backend object, the per-request slots, and the
+ * interfaces between the common layer (blk.c: validation, slots, plug list,
+ * completion delivery), the drivers (memory, null, file) and the engines
+ * (inline, io_uring, thread pool). Not installed.
+ *
+ * Life of a request: vdev_blk_submit() validates it, takes a free slot
+ * (req->internal[0] points at it) and either parks it on the plug list or
+ * hands it to the engine (queue + kick). The engine finishes it on the host
+ * and the slot lands on the done list, from which vdev_blk_poll() runs the
+ * callback on the backend's thread, after freeing the slot (so a callback
+ * may resubmit its own request).
+ */
+#ifndef VDEV_BLOCK_BLK_INTERNAL_H
+#define VDEV_BLOCK_BLK_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+#include <vdev/block.h>
+
+#include "core/core.h"
+
+#define BLK_DEFAULT_QD 128u
+#define BLK_MAX_QD 4096u
+#define BLK_DEFAULT_THREADS 4u
+#define BLK_MAX_THREADS 64u
+
+/* Where a slot is. Owned by the backend's thread. */
+enum blk_where {
+	BLK_FREE = 0,
+	BLK_PLUGGED,    /* on the plug list; the engine has not seen it */
+	BLK_ENGINE,     /* handed to the engine */
+	BLK_DONE,       /* result known; on the done list, callback not run yet */
+};
+
+/* One request in flight. An array of queue_depth of them per backend. */
+struct blk_slot {
+	struct vdev_blk_req *req;
+	/*
+	 * Free, plug and done lists (backend thread), or the thread pool's
+	 * queues (under the pool lock): a slot is on one list at a time.
+	 */
+	struct blk_slot *next;
+	int64_t result;
+	/* READ/WRITE progress on the io_uring engine (short transfers). */
+	uint64_t done;          /* bytes transferred so far */
+	uint64_t total;         /* bytes to transfer */
+	unsigned int idx;       /* cursor: iov[idx], byte off within it */
+	size_t off;
+	struct iovec tail;      /* the rest of iov[idx] when off != 0 */
+	uint8_t where;          /* enum blk_where */
+	uint8_t pstate;         /* enum blk_pstate; under the pool lock */
+	uint8_t cancel;         /* io_uring: a cancel was sent */
+	uint8_t helper;         /* io_uring: runs on the helper thread */
+	uint8_t retries;        /* io_uring: -EAGAIN/-EINTR resubmissions */
+	uint8_t gen;            /* bumped per request: tells a reused slot apart */
+};
+
+struct blk_engine_ops {
+	const char *name;
+	/* Someone other than the backend's thread writes the event fd. */
+	bool external_signal;
+	/*
+	 * Hand @s (where == BLK_ENGINE) to the host; it may sit until kick().
+	 * @return 0, or a negative errno and nothing happened.
+	 */
+	int (*queue)(vdev_blk *b, struct blk_slot *s);
+	/* Start everything queued since the last kick. */
+	void (*kick)(vdev_blk *b);
+	/* Best-effort cancel of a queued slot; see vdev_blk_cancel(). */
+	void (*cancel)(vdev_blk *b, struct blk_slot *s);
+	/* Move finished host requests to the done list. Never blocks. */
+	void (*reap)(vdev_blk *b);
+	/* Release the engine; nothing is in flight any more. */
+	void (*fini)(vdev_blk *b);};
+
+/* Test-only fault switches for the file driver (struct blk_file.quirks). */
+#define BLK_QUIRK_NO_FALLOCATE (1u << 0)  /* fallocate() fails with EOPNOTSUPP */
+
+/*
+ * The file driver's host state. Written at open only, then read by the
+ * engines' threads too (never changes while requests run).
+ */
+struct blk_file {
+	int fd;
+	bool is_bdev;
+	uint32_t lbs;           /* logical block size (512 for regular files) */
+	const void *zeroes;     /* read-only zero pages for writing zeroes */
+	size_t zeroes_len;
+	unsigned int quirks;    /* BLK_QUIRK_* (tests) */
+	size_t short_io;        /* tests: move at most this many bytes per host call */
+};
+
+struct vdev_blk {
+	vdev_ctx *ctx;
+	const struct blk_engine_ops *eng;
+	enum vdev_blk_engine engine;
+	void *eng_priv;
+	int efd;
+	bool efd_set;           /* we wrote efd and poll has not read it since */
+	bool readonly;
+	bool direct;
+	bool closing;
+	bool close_pending;     /* closed from a callback: finish when poll returns */
+	unsigned int in_poll;   /* vdev_blk_poll() nesting (callbacks may poll) */
+	unsigned int plug_depth;
+	uint64_t size;
+	uint32_t align;         /* power of two */
+	uint32_t qd;
+	unsigned int inflight;
+	struct blk_slot *slots;
+	struct blk_slot *free;
+	struct blk_slot *plug_head, **plug_tail;
+	struct blk_slot *done_head, **done_tail;
+
+	/* Driver: run a request at once (inline engine), size, release. */
+	int64_t (*exec)(vdev_blk *b, const struct vdev_blk_req *req);
+	int (*refresh)(vdev_blk *b, uint64_t *size);
+	void (*drv_close)(vdev_blk *b);
+	uint8_t *mem;           /* memory driver */
+	struct blk_file file;   /* file driver */
+};
+
+/* blk.c: completion plumbing for the engines (backend thread only). */
+/* Put @s on the done list without touching the event fd (inside poll). */
+void vdev__blk_done_push(vdev_blk *b, struct blk_slot *s, int64_t result);
+/* Put @s on the done list and make the event fd readable. */
+void vdev__blk_complete(vdev_blk *b, struct blk_slot *s, int64_t result);
+
+/* blk_validate.c: the submit-time checks; 0 or a negative errno. */
+int vdev__blk_validate(const vdev_blk *b, const struct vdev_blk_req *req, uint64_t *len);
+
+/* Advance an iovec cursor (idx, off) by n bytes, skipping empty entries. */
+void vdev__blk_iov_advance(const struct iovec *iov, unsigned int cnt, unsigned int *idx,
+			   size_t *off, uint64_t n);
+
+/* Drivers. @o is the full-size copy of the caller's options. */
+int vdev__blk_memory_open(vdev_blk *b, const struct vdev_blk_opts *o);
+int vdev__blk_null_open(vdev_blk *b, const struct vdev_blk_opts *o);
+int vdev__blk_file_open(vdev_blk *b, const struct vdev_blk_opts *o);
+
+/* blk_inline.c: requests run inside queue(), delivered at poll. */
+extern const struct blk_engine_ops vdev__blk_inline_ops;
+
+/* blk_file_io.c: run one file request synchronously (worker threads). */
+int64_t vdev__blk_file_exec(const struct blk_file *f, const struct vdev_blk_req *req);
+
+/* blk_uring.c: set up the io_uring engine; on failure @why says why. */
+int vdev__blk_uring_start(vdev_blk *b, char *why, size_t why_len);
+
+/* blk_threads.c: the thread-pool engine, and the pool it runs on. */
+int vdev__blk_threads_start(vdev_blk *b, unsigned int nthreads);
+
+enum blk_pstate {
+	BLK_P_QUEUED = 1,   /* waiting for a worker */
+	BLK_P_RUNNING,
+	BLK_P_FINISHED,     /* result in slot->result, on the completion list */
+};
+
+struct blk_pool;
+/*
+ * A fixed set of workers running vdev__blk_file_exec() on @f and writing
+ * @efd when completions wait. @return NULL with *err set on failure.
+ */
+struct blk_pool *vdev__blk_pool_new(const struct blk_file *f, int efd, unsigned int nthreads,
+				    int *err);
+/* Backend thread: queue @s (started at the next kick). */
+void vdev__blk_pool_queue(struct blk_pool *p, struct blk_slot *s);
+void vdev__blk_pool_kick(struct blk_pool *p);
+/* Backend thread: true if @s had not started and is now withdrawn. */
+bool vdev__blk_pool_cancel(struct blk_pool *p, struct blk_slot *s);
+/* Backend thread: move finished slots to @b's done list. */
+void vdev__blk_pool_reap(struct blk_pool *p, vdev_blk *b);
+/* Test hook: while paused, workers start nothing new. */
+void vdev__blk_pool_pause(struct blk_pool *p, bool paused);
+/* Stop and join the workers (nothing may be queued). NULL is a no-op. */
+void vdev__blk_pool_free(struct blk_pool *p);
+/* The thread-pool engine's pool (tests). */
+struct blk_pool *vdev__blk_threads_pool(vdev_blk *b);
+
+/* io_uring statistics for tests: io_uring_submit() calls made. */
+unsigned long vdev__blk_uring_submit_calls(const vdev_blk *b);
+/* The io_uring engine's helper pool, NULL until first used (tests). */
+struct blk_pool *vdev__blk_uring_helper(vdev_blk *b);
+
+#endif /* VDEV_BLOCK_BLK_INTERNAL_H */
