@@ -1000,6 +1000,241 @@ static void test_chain_bytes(void **state)
 	munmap(map, big);
 }
 
+/* ---- the fast walk and its fallback to the checked walk ------------------------------ */
+
+/* Expect iovec @i of @q at guest @gpa, @len bytes. */
+static void expect_iov(struct t *t, const struct rq *q, unsigned int i, uint64_t gpa, size_t len)
+{
+	assert_ptr_equal(q->iov[i].iov_base, hva(t, gpa));
+	assert_int_equal(q->iov[i].iov_len, len);
+}
+
+/*
+ * Buffers in different regions, request after request and within one
+ * chain, and indirect tables in another region than their buffers: the
+ * region caches follow, every iovec lands where the guest said.
+ */
+static void test_fast_regions(void **state)
+{
+	struct t *t = new_t(2); /* regions [0, 2 MiB) and [2 MiB, 4 MiB) */
+	struct vdev_vq_config c = cfg_of(16, F(VDEV_VIRTIO_F_INDIRECT_DESC), 0);
+	uint64_t hi = RAM_SIZE / 2 + 0x10000, tab = RAM_SIZE / 2 + 0x80000;
+	struct rq q;
+
+	(void)state;
+	t->size = 16;
+	assert_int_equal(vdev_vq_start(t->vq, &c), 0);
+	for (int round = 0; round < 3; round++) {
+		/* One-descriptor requests alternating between the regions. */
+		sdesc(t, 0, BUF, 100, D_WRITE, 0);
+		savail(t, 0);
+		sdesc(t, 1, hi, 200, D_WRITE, 0);
+		savail(t, 1);
+		assert_int_equal(pop(t, &q), 1);
+		expect_iov(t, &q, 0, BUF, 100);
+		assert_int_equal(vdev_vq_complete(t->vq, &q.r, 1), 1);
+		assert_int_equal(pop(t, &q), 1);
+		expect_iov(t, &q, 0, hi, 200);
+		assert_int_equal(vdev_vq_complete(t->vq, &q.r, 1), 1);
+		/* A chain going back and forth. */
+		sdesc(t, 2, hi + 64, 10, D_NEXT, 3);
+		sdesc(t, 3, BUF + 64, 20, D_NEXT | D_WRITE, 4);
+		sdesc(t, 4, hi + 128, 30, D_WRITE, 0);
+		savail(t, 2);
+		assert_int_equal(pop(t, &q), 1);
+		assert_int_equal(q.r.out_num, 1);
+		assert_int_equal(q.r.in_num, 2);
+		assert_int_equal(q.r.out_len, 10);
+		assert_int_equal(q.r.in_len, 50);
+		expect_iov(t, &q, 0, hi + 64, 10);
+		expect_iov(t, &q, 1, BUF + 64, 20);
+		expect_iov(t, &q, 2, hi + 128, 30);
+		assert_int_equal(vdev_vq_complete(t->vq, &q.r, 50), 1);
+		/* A table in the high region, its buffers in the low one, then the other way. */
+		for (int k = 0; k < 2; k++) {
+			uint64_t tb = k ? BUF + 0x8000 : tab, b = k ? hi : BUF;
+
+			w64(t, tb, b + 0x100);
+			w32(t, tb + 8, 51);
+			w16(t, tb + 12, D_NEXT);
+			w16(t, tb + 14, 1);
+			w64(t, tb + 16, b + 0x200);
+			w32(t, tb + 24, 108);
+			w16(t, tb + 28, D_WRITE);
+			w16(t, tb + 30, 0);
+			sdesc(t, 5, tb, 32, D_INDIRECT, 0);
+			savail(t, 5);
+			assert_int_equal(pop(t, &q), 1);
+			assert_int_equal(q.r.out_num, 1);
+			assert_int_equal(q.r.in_num, 1);
+			expect_iov(t, &q, 0, b + 0x100, 51);
+			expect_iov(t, &q, 1, b + 0x200, 108);
+			assert_int_equal(vdev_vq_complete(t->vq, &q.r, 108), 1);
+		}
+	}
+	assert_int_equal(used_idx(t), 15);
+	assert_int_equal(used_id(t, 14), 5);
+	assert_int_equal(used_len(t, 14), 108);
+	assert_false(vdev_vq_broken(t->vq));
+	free_t(t);
+}
+
+/*
+ * Exactly iov_cap iovecs fit, one more is -ENOBUFS (the request stays
+ * available), whether the descriptors are direct, in a table, or in a
+ * packed list running over the ring's end.
+ */
+static void test_fast_iov_cap(void **state)
+{
+	const uint64_t ind = F(VDEV_VIRTIO_F_INDIRECT_DESC);
+	uint64_t tab = 0x50000;
+	struct rq q;
+
+	(void)state;
+	for (int packed = 0; packed < 2; packed++) {
+		uint64_t features = ind | (packed ? F(VDEV_VIRTIO_F_RING_PACKED) : 0);
+		struct t *t = start(packed ? 5 : 8, features, 0);
+
+		for (int i = 0; i < 3; i++) {
+			w64(t, tab + 16 * i, BUF + 0x100 * i);
+			w32(t, tab + 16 * i + 8, 10 + i);
+			w16(t, tab + 16 * i + 12, (i ? D_WRITE : 0) | (i < 2 ? D_NEXT : 0));
+			w16(t, tab + 16 * i + 14, (uint16_t)(i + 1));
+		}
+		for (int round = 0; round < 4; round++) {
+			const struct seg list[] = {
+				{ BUF, 10, 0 },
+				{ BUF + 0x100, 11, D_WRITE },
+				{ BUF + 0x200, 12, D_WRITE },
+			};
+			const struct seg table = { tab, 48, D_INDIRECT };
+
+			for (int indirect = 0; indirect < 2; indirect++) {
+				if (packed) {
+					padd(t, indirect ? &table : list, indirect ? 1 : 3,
+					     (uint16_t)indirect);
+				} else if (indirect) {
+					sdesc(t, 3, tab, 48, D_INDIRECT, 0);
+					savail(t, 3);
+				} else {
+					sdesc(t, 0, BUF, 10, D_NEXT, 1);
+					sdesc(t, 1, BUF + 0x100, 11, D_NEXT | D_WRITE, 2);
+					sdesc(t, 2, BUF + 0x200, 12, D_WRITE, 0);
+					savail(t, 0);
+				}
+				memset(&q, 0, sizeof(q));
+				q.r.iov = q.iov;
+				q.r.iov_cap = 2;
+				assert_int_equal(vdev_vq_pop(t->vq, &q.r), -ENOBUFS);
+				q.r.iov_cap = 3;
+				assert_int_equal(vdev_vq_pop(t->vq, &q.r), 1);
+				assert_int_equal(q.r.out_num, 1);
+				assert_int_equal(q.r.in_num, 2);
+				assert_int_equal(q.r.out_len, 10);
+				assert_int_equal(q.r.in_len, 23);
+				expect_iov(t, &q, 0, BUF, 10);
+				expect_iov(t, &q, 1, BUF + 0x100, 11);
+				expect_iov(t, &q, 2, BUF + 0x200, 12);
+				assert_int_equal(vdev_vq_complete(t->vq, &q.r, 23), 1);
+			}
+		}
+		assert_int_equal(vdev_vq_inflight(t->vq), 0);
+		assert_false(vdev_vq_broken(t->vq));
+		free_t(t);
+	}
+}
+
+/*
+ * One batch of requests of every shape, some of which the fast walk hands
+ * over to the checked one part-way (an empty descriptor, readable after
+ * writable, a buffer crossing regions, an indirect descriptor ending a
+ * chain): each comes out as if popped alone, and in order.
+ */
+static void test_fast_mixed_batch(void **state)
+{
+	struct t *t = new_t(2);
+	struct vdev_vq_config c = cfg_of(32, F(VDEV_VIRTIO_F_INDIRECT_DESC), 0);
+	uint64_t mid = RAM_SIZE / 2, tab = 0x50000;
+	struct vdev_vq_req reqs[8];
+	struct iovec iov[8][4];
+
+	(void)state;
+	t->size = 32;
+	assert_int_equal(vdev_vq_start(t->vq, &c), 0);
+	w64(t, tab, BUF + 0x900);
+	w32(t, tab + 8, 9);
+	w16(t, tab + 12, D_WRITE);
+	/* 0: one writable descriptor */
+	sdesc(t, 0, BUF, 100, D_WRITE, 0);
+	/* 1: readable, writable, empty readable */
+	sdesc(t, 1, BUF + 0x100, 10, D_NEXT, 2);
+	sdesc(t, 2, BUF + 0x200, 20, D_NEXT | D_WRITE, 3);
+	sdesc(t, 3, 0, 0, 0, 0);
+	/* 4: writable then readable (sorted: readable first) */
+	sdesc(t, 4, BUF + 0x300, 30, D_NEXT | D_WRITE, 5);
+	sdesc(t, 5, BUF + 0x400, 40, 0, 0);
+	/* 6: readable, then writable across the region boundary */
+	sdesc(t, 6, BUF + 0x500, 50, D_NEXT, 7);
+	sdesc(t, 7, mid - 8, 24, D_WRITE, 0);
+	/* 8: one readable descriptor, then an indirect one ending the chain */
+	sdesc(t, 8, BUF + 0x600, 60, D_NEXT, 9);
+	sdesc(t, 9, tab, 16, D_INDIRECT, 0);
+	/* 10: one readable descriptor */
+	sdesc(t, 10, BUF + 0x700, 70, 0, 0);
+	/* 11: a table alone */
+	sdesc(t, 11, tab, 16, D_INDIRECT, 0);
+	for (uint16_t h = 0; h <= 11; h++)
+		if (h != 2 && h != 3 && h != 5 && h != 7 && h != 9)
+			savail(t, h);
+	for (int i = 0; i < 8; i++)
+		reqs[i] = (struct vdev_vq_req){ .iov = iov[i], .iov_cap = 4 };
+	assert_int_equal(vdev_vq_pop_batch(t->vq, reqs, 8), 7);
+	assert_int_equal(reqs[0].id, 0);
+	assert_int_equal(reqs[0].out_num, 0);
+	assert_int_equal(reqs[0].in_num, 1);
+	assert_int_equal(reqs[0].in_len, 100);
+	assert_int_equal(reqs[1].id, 1);
+	assert_int_equal(reqs[1].out_num, 1);
+	assert_int_equal(reqs[1].in_num, 1);
+	assert_int_equal(reqs[1].out_len, 10);
+	assert_int_equal(reqs[1].in_len, 20);
+	assert_ptr_equal(iov[1][1].iov_base, hva(t, BUF + 0x200));
+	assert_int_equal(reqs[2].id, 4);
+	assert_int_equal(reqs[2].out_num, 1);
+	assert_int_equal(reqs[2].in_num, 1);
+	assert_ptr_equal(iov[2][0].iov_base, hva(t, BUF + 0x400));
+	assert_int_equal(iov[2][0].iov_len, 40);
+	assert_ptr_equal(iov[2][1].iov_base, hva(t, BUF + 0x300));
+	assert_int_equal(reqs[3].id, 6);
+	assert_int_equal(reqs[3].out_num, 1);
+	assert_int_equal(reqs[3].in_num, 2);
+	assert_int_equal(reqs[3].in_len, 24);
+	assert_ptr_equal(iov[3][1].iov_base, hva(t, mid - 8));
+	assert_int_equal(iov[3][1].iov_len, 8);
+	assert_ptr_equal(iov[3][2].iov_base, hva(t, mid));
+	assert_int_equal(iov[3][2].iov_len, 16);
+	assert_int_equal(reqs[4].id, 8);
+	assert_int_equal(reqs[4].out_num, 1);
+	assert_int_equal(reqs[4].in_num, 1);
+	assert_int_equal(reqs[4].in_len, 9);
+	assert_ptr_equal(iov[4][1].iov_base, hva(t, BUF + 0x900));
+	assert_int_equal(reqs[5].id, 10);
+	assert_int_equal(reqs[5].out_len, 70);
+	assert_int_equal(reqs[6].id, 11);
+	assert_int_equal(reqs[6].out_num, 0);
+	assert_int_equal(reqs[6].in_len, 9);
+	assert_int_equal(vdev_vq_inflight(t->vq), 7);
+	for (int i = 6; i >= 0; i--)
+		assert_int_equal(vdev_vq_push(t->vq, &reqs[i], (uint32_t)reqs[i].in_len), 0);
+	assert_int_equal(vdev_vq_flush(t->vq), 1);
+	assert_int_equal(used_idx(t), 7);
+	assert_int_equal(used_id(t, 0), 11);
+	assert_int_equal(used_id(t, 6), 0);
+	assert_int_equal(used_len(t, 6), 100);
+	assert_false(vdev_vq_broken(t->vq));
+	free_t(t);
+}
+
 /* ---- packed rings ---------------------------------------------------------------------- */
 
 static void pused(struct t *t, uint16_t pos, uint16_t *id, uint32_t *len, uint16_t *flags)
@@ -2033,6 +2268,9 @@ int main(void)
 		cmocka_unit_test(test_split_long_loop),
 		cmocka_unit_test(test_split_read_only),
 		cmocka_unit_test(test_chain_bytes),
+		cmocka_unit_test(test_fast_regions),
+		cmocka_unit_test(test_fast_iov_cap),
+		cmocka_unit_test(test_fast_mixed_batch),
 		cmocka_unit_test(test_packed_basic),
 		cmocka_unit_test(test_packed_indirect),
 		cmocka_unit_test(test_packed_rules),

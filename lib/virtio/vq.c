@@ -156,6 +156,33 @@ int vdev__vq_walk_finish_slow(struct vdev_vq *vq, struct vdev_vq_req *r, bool fr
 	return 0;
 }
 
+bool vdev__vq_rc_fill(struct vdev_vq *vq, uint64_t addr, uint32_t len, bool write)
+{
+	struct vdev__mem_region_info r;
+
+	if (!len || vdev__mem_region_find(vq->ctx, addr, &r) || len > r.size - (addr - r.gpa))
+		return false;
+	if (write && (r.flags & VDEV_MEM_READONLY))
+		return false;
+	vq->rc = (struct vq_rcache){
+		.gpa = r.gpa,
+		.size = r.size,
+		.wsize = (r.flags & VDEV_MEM_READONLY) ? 0 : r.size,
+		.hva = r.hva,
+	};
+	return true;
+}
+
+bool vdev__vq_tc_fill(struct vdev_vq *vq, uint64_t addr, uint32_t len)
+{
+	struct vdev__mem_region_info r;
+
+	if (!len || vdev__mem_region_find(vq->ctx, addr, &r) || len > r.size - (addr - r.gpa))
+		return false;
+	vq->tc = (struct vq_rcache){ .gpa = r.gpa, .size = r.size, .hva = r.hva };
+	return true;
+}
+
 int vdev__vq_table_open_slow(struct vdev_vq *vq, uint64_t addr, uint32_t len,
 			     struct vq_table *t)
 {
@@ -289,7 +316,7 @@ static int vq_refresh(struct vdev_vq *vq)
 	uint8_t *desc, *drv, *dev;
 
 	vq->mem_gen = vq->mhot->gen;
-	vq->rc.size = 0;
+	vq->rc.size = vq->tc.size = 0;
 	update_push_key(vq);
 	if (vq->slow & (VQ_SLOW_STOPPED | VQ_SLOW_BROKEN))
 		return 0;
@@ -357,7 +384,7 @@ void vdev_vq_stop(vdev_vq *vq)
 	__atomic_store_n(&vq->size, 0, __ATOMIC_RELAXED);
 	vq->mask = 0;
 	vq->desc = vq->drv = vq->dev = NULL;
-	vq->rc = (struct vq_rcache){ 0 };
+	vq->rc = vq->tc = (struct vq_rcache){ 0 };
 	vq->pop_seq = 0;
 	vq->push_key = UINT64_MAX;
 	vq->last_avail = vq->avail_shadow = vq->used_idx = vq->used_flushed = 0;

@@ -177,7 +177,8 @@ struct vdev_vq {
 	struct vq_slot *slots;
 	const struct vdev__mem_hot *mhot;
 	vdev_ctx *ctx;
-	struct vq_rcache rc;
+	struct vq_rcache rc;    /* for buffers */
+	struct vq_rcache tc;    /* for indirect tables (wsize unused): often elsewhere */
 	/*
 	 * vdev_vq_push() takes its fast path while this equals the memory
 	 * map's key (nothing moved, logging off): (mem_gen << 1), or
@@ -424,22 +425,197 @@ VQ_INLINE void vq_table_read(struct vdev_vq *vq, const struct vq_table *t, uint3
 	*w1 = vq_le64(d[1]);
 }
 
-/* Record a walked request in the in-flight table and complete @req. */
-VQ_INLINE void vq_commit_pop(struct vdev_vq *vq, struct vdev_vq_req *req, uint16_t id,
-			     uint16_t ndesc, bool packed)
-{
-	struct vq_slot *s = &vq->slots[id];
+/* ---- the fast walk ------------------------------------------------------ */
 
-	req->out_num -= req->in_num;
+/*
+ * Most requests are plain: every descriptor non-empty and inside a cached
+ * region, readable ones first, no more of them than the request has
+ * iovecs, no loop. The fast walk handles only those, on a lean path: one
+ * budget compare covers both the chain limit and the iovec capacity (every
+ * descriptor takes exactly one iovec), the iovec pointer stays in a
+ * register, and the walk keeps few values alive (the build uses
+ * -fno-strict-aliasing: anything in memory is reloaded after each iovec
+ * store, and a loop that spills pays for it per descriptor).
+ *
+ * On anything else it gives up (returns false) before deciding anything,
+ * and the checked walk above (vq_desc() and friends) does the request
+ * again from its head, applying every rule and reporting any violation.
+ * The fast walk never refuses a request, so the two cannot disagree; a
+ * guest rewriting the chain meanwhile gets the checked walk's verdict on
+ * what it reads then. What the fast walk wrote into the request and its
+ * iovecs before giving up is overwritten.
+ */
+struct vq_fast {
+	struct iovec *v;        /* the next iovec to fill */
+	struct vdev_vq_req *r;  /* counts and byte totals go straight to the request */
+};
+
+/* Start a fast walk into @r: out_num is set at the end, from the iovec pointer. */
+VQ_INLINE void vq_fast_init(struct vq_fast *f, struct vdev_vq_req *r)
+{
+	f->v = r->iov;
+	f->r = r;
+	r->in_num = 0;
+	r->out_len = r->in_len = 0;
+}
+
+/*
+ * Cache the region holding all of [addr, addr + len) (len > 0), if one
+ * does (and is writable, for @write). @return true if it did.
+ */
+bool vdev__vq_rc_fill(struct vdev_vq *vq, uint64_t addr, uint32_t len, bool write);
+
+/*
+ * One buffer descriptor: the caller checked there is an iovec left.
+ * @return false: leave the request to the checked walk.
+ */
+VQ_INLINE bool vq_fast_desc(struct vdev_vq *vq, struct vq_fast *f, uint64_t addr, uint32_t len,
+			    bool write)
+{
+	uint64_t off = addr - vq->rc.gpa, end = off + len;
+
+	/*
+	 * end > off: len is not zero (an empty descriptor has its own rule)
+	 * and [off, end) does not wrap; end within the cached region.
+	 */
+	if (write) {
+		if (VQ_UNLIKELY(end <= off || end > vq->rc.wsize)) {
+			if (!vdev__vq_rc_fill(vq, addr, len, true))
+				return false;
+			off = addr - vq->rc.gpa;
+		}
+		f->r->in_len += len;
+		f->r->in_num++;
+	} else {
+		/* Readable after writable: the checked walk sorts or refuses it. */
+		if (VQ_UNLIKELY(f->r->in_num))
+			return false;
+		if (VQ_UNLIKELY(end <= off || end > vq->rc.size)) {
+			if (!vdev__vq_rc_fill(vq, addr, len, false))
+				return false;
+			off = addr - vq->rc.gpa;
+		}
+		f->r->out_len += len;
+	}
+	f->v->iov_base = vq->rc.hva + off;
+	f->v->iov_len = len;
+	f->v++;
+	return true;
+}
+
+/*
+ * Cache the region holding all of indirect table [addr, addr + len) in
+ * vq->tc, if one does. @return true if it did.
+ */
+bool vdev__vq_tc_fill(struct vdev_vq *vq, uint64_t addr, uint32_t len);
+
+/*
+ * Locate an indirect table of @len bytes at @addr that passes every check
+ * of vq_table_open(): *t is its host address, *n its entries (>= 1).
+ * @return false: leave it to the checked walk. Tables have their own
+ * region cache: drivers often allocate them apart from the buffers, and
+ * one cache for both would thrash.
+ */
+VQ_INLINE bool vq_fast_table(struct vdev_vq *vq, uint64_t addr, uint32_t len,
+			     const uint8_t **t, uint32_t *n)
+{
+	uint64_t off = addr - vq->tc.gpa, end = off + len;
+
+	/* len - 1 < table_max: non-zero and at most seg_limit entries (a multiple of 16). */
+	if (VQ_UNLIKELY(len % VQ_DESC_SIZE || len - 1 >= vq->table_max))
+		return false;
+	if (VQ_UNLIKELY(end <= off || end > vq->tc.size)) {
+		if (!vdev__vq_tc_fill(vq, addr, len))
+			return false;
+		off = addr - vq->tc.gpa;
+	}
+	*t = vq->tc.hva + off;
+	*n = len / VQ_DESC_SIZE;
+	return true;
+}
+
+/* Entry @i of a table at host address @t, as its two little-endian words. */
+VQ_INLINE void vq_fast_entry(const uint8_t *t, uint32_t i, uint64_t *w0, uint64_t *w1)
+{
+	uint64_t d[2];
+
+	/* Any alignment: the driver may place the table anywhere. */
+	__builtin_memcpy(d, t + (size_t)i * VQ_DESC_SIZE, sizeof(d));
+	*w0 = vq_le64(d[0]);
+	*w1 = vq_le64(d[1]);
+}
+
+/*
+ * End a fast walk: check the byte total (§2.7.5.2) and fill in @r.
+ * @return false: leave the request to the checked walk.
+ */
+VQ_INLINE bool vq_fast_finish(const struct vq_fast *f)
+{
+	struct vdev_vq_req *r = f->r;
+
+	if (VQ_UNLIKELY(r->out_len + r->in_len > (1ull << 32)))
+		return false;
+	r->out_num = (uint32_t)(f->v - r->iov) - r->in_num;
+	return true;
+}
+
+/*
+ * The fast walk of a chain of one buffer descriptor, into @r: the same
+ * rules as vq_fast_desc(), each request field written once.
+ * @return false: walk it checked.
+ */
+VQ_INLINE bool vq_fast_one(struct vdev_vq *vq, struct vdev_vq_req *r, uint64_t addr,
+			   uint32_t len, bool write)
+{
+	uint64_t off = addr - vq->rc.gpa, end = off + len;
+	struct iovec *v = r->iov;
+
+	if (VQ_UNLIKELY(!r->iov_cap))
+		return false;
+	if (write) {
+		if (VQ_UNLIKELY(end <= off || end > vq->rc.wsize)) {
+			if (!vdev__vq_rc_fill(vq, addr, len, true))
+				return false;
+			off = addr - vq->rc.gpa;
+		}
+		r->out_num = 0;
+		r->in_num = 1;
+		r->out_len = 0;
+		r->in_len = len;
+	} else {
+		if (VQ_UNLIKELY(end <= off || end > vq->rc.size)) {
+			if (!vdev__vq_rc_fill(vq, addr, len, false))
+				return false;
+			off = addr - vq->rc.gpa;
+		}
+		r->out_num = 1;
+		r->in_num = 0;
+		r->out_len = len;
+		r->in_len = 0;
+	}
+	v->iov_base = vq->rc.hva + off;
+	v->iov_len = len;
+	return true;
+}
+
+/*
+ * Record a walked request in slot @s of the in-flight table under @id,
+ * with @in_len writable bytes, pop order @seq and (packed) @ndesc ring
+ * descriptors.
+ */
+VQ_INLINE void vq_commit(struct vdev_vq *vq, struct vq_slot *s, struct vdev_vq_req *req,
+			 uint16_t id, uint64_t in_len, uint32_t seq, uint16_t ndesc, bool packed,
+			 bool in_order)
+{
 	req->id = id;
 	s->req = req;
-	s->in_len = req->in_len;
-	s->seq = vq->pop_seq++;
+	s->in_len = in_len;
+	s->seq = seq;
 	if (packed)
 		s->ndesc = ndesc; /* split: always 1, never read */
 	/* Release: a remote completer that sees INFLIGHT sees req and in_len. */
 	__atomic_store_n(&s->state, VQ_SLOT_INFLIGHT, __ATOMIC_RELEASE);
-	if (VQ_UNLIKELY(vq->in_order)) {
+	if (VQ_UNLIKELY(in_order)) {
 		uint32_t t = vq->order_head + vq->order_count++;
 
 		vq->order[t >= vq->size ? t - vq->size : t] = id;
@@ -459,22 +635,28 @@ int vdev__vq_packed_pop(struct vdev_vq *vq, struct vdev_vq_req *reqs, unsigned i
  */
 VQ_INLINE uint32_t vq_split_publish(struct vdev_vq *vq, uint16_t id, uint32_t written)
 {
-	uint32_t off = VQ_USED_RING + (vq->used_idx++ & vq->mask) * VQ_USED_ELEM;
+	uint16_t idx = vq->used_idx;
+	uint32_t off = VQ_USED_RING + (idx & vq->mask) * VQ_USED_ELEM;
+	/* A local: each ring store would otherwise reload vq->dev. */
+	uint8_t *dev = vq->dev;
 
+	vq->used_idx = idx + 1;
 	/* 4-byte aligned only (§2.7: used ring alignment 4): two stores. */
-	vq_st32(vq->dev + off, id, __ATOMIC_RELAXED);
-	vq_st32(vq->dev + off + 4, written, __ATOMIC_RELAXED);
+	vq_st32(dev + off, id, __ATOMIC_RELAXED);
+	vq_st32(dev + off + 4, written, __ATOMIC_RELAXED);
 	return off;
 }
 
 VQ_INLINE uint32_t vq_packed_publish(struct vdev_vq *vq, uint16_t id, uint16_t ndesc,
 				     uint32_t written)
 {
-	uint32_t pos = vq->used_pos, off = pos * VQ_DESC_SIZE;
+	uint32_t pos = vq->used_pos, off = pos * VQ_DESC_SIZE, next = pos + ndesc;
 	uint8_t *d = vq->desc + off;
-	/* WRITE in a used descriptor: the device wrote something (§2.8.3). */
-	uint16_t flags = vq->used_flags | (written ? VQ_DESC_F_WRITE : 0);
+	uint16_t flags = vq->used_flags;
 
+	/* WRITE in a used descriptor: the device wrote something (§2.8.3). */
+	if (VQ_LIKELY(written))
+		flags |= VQ_DESC_F_WRITE;
 	vq_st32(d + 8, written, __ATOMIC_RELAXED);
 	vq_st16(d + 12, id, __ATOMIC_RELAXED);
 	if (VQ_LIKELY(vq->pending)) {
@@ -483,13 +665,12 @@ VQ_INLINE uint32_t vq_packed_publish(struct vdev_vq *vq, uint16_t id, uint16_t n
 		vq->first_flags = flags; /* stored at flush, with release */
 		vq->pending = true;
 	}
-	pos += ndesc;
-	if (pos >= vq->size) {
-		pos -= vq->size;
+	if (VQ_UNLIKELY(next >= vq->size)) {
+		next -= vq->size;
 		vq->used_wrap ^= 1;
 		vq->used_flags ^= VQ_DESC_F_AVAIL | VQ_DESC_F_USED;
 	}
-	vq->used_pos = (uint16_t)pos;
+	vq->used_pos = (uint16_t)next;
 	return off;
 }
 

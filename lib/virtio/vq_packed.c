@@ -208,39 +208,25 @@ static __attribute__((noinline)) int pop_mixed(struct vdev_vq *vq, const uint8_t
 	return rc ? rc : vq_walk_finish(vq, req, true);
 }
 
-VQ_INLINE int pop_one(struct vdev_vq *vq, struct vdev_vq_req *req)
+/*
+ * The checked walk of the list at avail_pos (second half of the head @w1),
+ * every rule applied. @return ndesc << 16 | buffer id, -EIO or -ENOBUFS.
+ */
+static __attribute__((noinline)) int64_t pop_checked(struct vdev_vq *vq, uint64_t w1,
+						     struct vdev_vq_req *req)
 {
 	const uint8_t *d = desc_at(vq, vq->avail_pos);
-	/*
-	 * len, id and flags in one aligned 8-byte load with acquire: the
-	 * flags decide availability, and what they guard is read after them
-	 * (the driver writes them last, §2.8.21.1).
-	 */
-	uint64_t w1 = vq_ld64_acquire(d + 8);
+	uint32_t ndesc = 0;
 	uint16_t id = 0;
-	uint32_t ndesc = 0, pos;
 	int rc;
 
-	if (((w1 >> 48) & (VQ_DESC_F_AVAIL | VQ_DESC_F_USED)) != vq->avail_expect) {
-		rc = rearm(vq);
-		if (rc <= 0)
-			return rc;
-		w1 = vq_ld64_acquire(d + 8);
-	}
 	vq_walk_init(req);
 	rc = walk(vq, d, w1, req, &id, &ndesc, false);
-	if (VQ_LIKELY(!rc)) {
+	if (VQ_LIKELY(!rc))
 		rc = vq_walk_finish(vq, req, false);
-	} else if (rc > 0) {
-		/* Separate outputs: the fast path's stay in registers. */
-		uint16_t id2 = 0;
-		uint32_t nd2 = 0;
-
-		rc = pop_mixed(vq, d, w1, req, &id2, &nd2);
-		id = id2;
-		ndesc = nd2;
-	}
-	if (VQ_UNLIKELY(rc))
+	else if (rc > 0)
+		rc = pop_mixed(vq, d, w1, req, &id, &ndesc);
+	if (rc)
 		return rc;
 	if (VQ_UNLIKELY(id >= vq->size))
 		return vdev__vq_violation(vq, VQ_RULE_ID_RANGE,
@@ -251,28 +237,193 @@ VQ_INLINE int pop_one(struct vdev_vq *vq, struct vdev_vq_req *req)
 		return vdev__vq_violation(vq, VQ_RULE_ID_IN_FLIGHT,
 					  "list at %u: buffer id %u is already in flight",
 					  vq->avail_pos, id);
-	pos = vq->avail_pos + ndesc;
+	req->out_num -= req->in_num;
+	return (int64_t)ndesc << 16 | id;
+}
+
+/*
+ * The fast walk (vq_internal.h) of an indirect descriptor's table: every
+ * entry (its size bounds the walk), at most @cap of them.
+ */
+VQ_INLINE bool fast_table(struct vdev_vq *vq, struct vq_fast *f, uint64_t addr, uint32_t len,
+			  uint16_t flags, uint32_t cap)
+{
+	const uint8_t *t, *e;
+	uint32_t n;
+
+	if (!vq->indirect || (flags & VQ_DESC_F_NEXT) || !vq_fast_table(vq, addr, len, &t, &n) ||
+	    n > cap)
+		return false;
+	e = t + (size_t)n * VQ_DESC_SIZE;
+	do {
+		uint64_t a, w1;
+
+		vq_fast_entry(t, 0, &a, &w1);
+		/* Only WRITE is meaningful in a table (§2.8.7). */
+		if (!vq_fast_desc(vq, f, a, (uint32_t)w1, (w1 >> 48) & VQ_DESC_F_WRITE))
+			return false;
+		t += VQ_DESC_SIZE;
+	} while (t != e);
+	return true;
+}
+
+/* Ring descriptors a list may take: min(ring_limit, iov_cap), every one an iovec. */
+static inline uint32_t fast_budget(const struct vdev_vq *vq, const struct vdev_vq_req *req)
+{
+	return VDEV__MIN(req->iov_cap, vq->ring_limit);
+}
+
+/*
+ * The fast walk of the list at avail_pos (head @d, second half @w1), at
+ * most fast_budget() ring descriptors. On success *id is the buffer id and
+ * *ndesc the ring descriptors the list took. What only the rare paths
+ * need is recomputed there, not kept in registers across the loop.
+ */
+VQ_INLINE bool fast_walk(struct vdev_vq *vq, const uint8_t *d, uint64_t w1, struct vq_fast *f,
+			 uint16_t *id, uint32_t *ndesc)
+{
+	const uint8_t *stop;
+	uint16_t flags = (uint16_t)(w1 >> 48), expect;
+	/* The caller read the head's second half with acquire; the address after it. */
+	uint64_t addr = vq_ld64(d);
+	uint32_t n = 1;
+	size_t budget;
+
+	if (flags & VQ_DESC_F_INDIRECT) {
+		*id = (uint16_t)(w1 >> 32);
+		*ndesc = 1;
+		return fast_table(vq, f, addr, (uint32_t)w1, flags, f->r->iov_cap);
+	}
+	budget = (size_t)fast_budget(vq, f->r) * VQ_DESC_SIZE;
+	if (!budget)
+		return false;
+	/* One compare per descriptor: stop is the ring's end or the budget's, the nearer. */
+	stop = d + VDEV__MIN((size_t)(desc_at(vq, vq->size) - d), budget);
+	expect = vq->avail_expect;
+	for (;;) {
+		if (!vq_fast_desc(vq, f, addr, (uint32_t)w1, flags & VQ_DESC_F_WRITE))
+			return false;
+		/* The buffer id is in the last descriptor (§2.8.6). */
+		if (!(flags & VQ_DESC_F_NEXT)) {
+			*id = (uint16_t)(w1 >> 32);
+			*ndesc = n;
+			return true;
+		}
+		n++;
+		d += VQ_DESC_SIZE;
+		if (VQ_UNLIKELY(d == stop)) {
+			/* Bytes from the head to the ring's end, and the budget. */
+			size_t room = (size_t)(vq->size - vq->avail_pos) * VQ_DESC_SIZE;
+
+			budget = (size_t)fast_budget(vq, f->r) * VQ_DESC_SIZE;
+			if (d != desc_at(vq, vq->size) || budget <= room)
+				return false;
+			/* The ring's end: on into the next lap, with what is left of the budget. */
+			d = vq->desc;
+			stop = d + (budget - room);
+			expect ^= VQ_DESC_F_AVAIL | VQ_DESC_F_USED;
+		}
+		addr = vq_ld64(d);
+		w1 = vq_ld64(d + 8);
+		flags = (uint16_t)(w1 >> 48);
+		/* Available in this lap and not INDIRECT (§2.8.6, §2.8.7). */
+		if ((flags & (VQ_DESC_F_AVAIL | VQ_DESC_F_USED | VQ_DESC_F_INDIRECT)) != expect)
+			return false;
+	}
+}
+
+/*
+ * Walk the list at avail_pos (head @d, second half @w1) into @req, fast or
+ * else checked. @return 0 with *id and *ndesc set, -EIO or -ENOBUFS.
+ */
+VQ_INLINE int pop_chain(struct vdev_vq *vq, struct vdev_vq_req *req, const uint8_t *d,
+			uint64_t w1, uint16_t *id, uint32_t *ndesc)
+{
+	struct vq_fast f;
+	int64_t v;
+
+	vq_fast_init(&f, req);
+	if (VQ_LIKELY(fast_walk(vq, d, w1, &f, id, ndesc) &&
+		      *id < vq->size &&
+		      __atomic_load_n(&vq->slots[*id].state, __ATOMIC_RELAXED) == VQ_SLOT_FREE &&
+		      vq_fast_finish(&f)))
+		return 0;
+	v = pop_checked(vq, w1, req);
+	if (v < 0)
+		return (int)v;
+	*id = (uint16_t)v;
+	*ndesc = (uint32_t)(v >> 16);
+	return 0;
+}
+
+/* Move avail_pos past the @ndesc descriptors just popped and record the request. */
+VQ_INLINE void pop_commit(struct vdev_vq *vq, struct vdev_vq_req *req, uint16_t id,
+			  uint32_t ndesc)
+{
+	uint32_t pos = vq->avail_pos + ndesc;
+
 	if (pos >= vq->size) {
 		pos -= vq->size;
 		vq->avail_wrap ^= 1;
 		vq->avail_expect ^= VQ_DESC_F_AVAIL | VQ_DESC_F_USED;
 	}
 	vq->avail_pos = (uint16_t)pos;
-	vq_commit_pop(vq, req, id, (uint16_t)ndesc, true);
+	vq_commit(vq, &vq->slots[id], req, id, req->in_len, vq->pop_seq++, (uint16_t)ndesc, true,
+		  vq->in_order);
+}
+
+/*
+ * Pop one request. One descriptor, the common case, has a path of its own;
+ * the rest goes to pop_chain(). Little is kept in locals across the walk
+ * (it wants the registers): positions are re-read from vq after it.
+ */
+VQ_INLINE int pop_one(struct vdev_vq *vq, struct vdev_vq_req *req)
+{
+	const uint8_t *d = desc_at(vq, vq->avail_pos);
+	/*
+	 * len, id and flags in one aligned 8-byte load with acquire: the
+	 * flags decide availability, and what they guard is read after them
+	 * (the driver writes them last, §2.8.21.1).
+	 */
+	uint64_t w1 = vq_ld64_acquire(d + 8);
+	uint32_t ndesc = 0;
+	/* cid: pop_chain()'s own output, so that id need not live across it. */
+	uint16_t flags, id, cid = 0;
+	int rc;
+
+	if (((w1 >> 48) & (VQ_DESC_F_AVAIL | VQ_DESC_F_USED)) != vq->avail_expect) {
+		rc = rearm(vq);
+		if (rc <= 0)
+			return rc;
+		w1 = vq_ld64_acquire(d + 8);
+	}
+	flags = (uint16_t)(w1 >> 48);
+	id = (uint16_t)(w1 >> 32);
+	if (VQ_LIKELY(!(flags & (VQ_DESC_F_NEXT | VQ_DESC_F_INDIRECT))) &&
+	    VQ_LIKELY(vq_fast_one(vq, req, vq_ld64(d), (uint32_t)w1, flags & VQ_DESC_F_WRITE)) &&
+	    VQ_LIKELY(id < vq->size) &&
+	    VQ_LIKELY(__atomic_load_n(&vq->slots[id].state, __ATOMIC_RELAXED) == VQ_SLOT_FREE)) {
+		pop_commit(vq, req, id, 1);
+		return 1;
+	}
+	rc = pop_chain(vq, req, d, w1, &cid, &ndesc);
+	if (rc)
+		return rc;
+	pop_commit(vq, req, cid, ndesc);
 	return 1;
 }
 
 int vdev__vq_packed_pop(struct vdev_vq *vq, struct vdev_vq_req *reqs, unsigned int n)
 {
-	unsigned int i;
+	struct vdev_vq_req *r = reqs, *end = reqs + n;
 
-	for (i = 0; i < n; i++) {
-		int rc = pop_one(vq, &reqs[i]);
+	do {
+		int rc = pop_one(vq, r);
 
 		if (rc <= 0)
-			return i ? (int)i : rc;
-	}
-	return (int)i;
+			return r != reqs ? (int)(r - reqs) : rc;
+	} while (++r != end);
+	return (int)n;
 }
 
 /* Lap position: [0, size) in a lap with wrap counter 1, [size, 2 size) with 0. */

@@ -190,9 +190,123 @@ static __attribute__((noinline)) int pop_mixed(struct vdev_vq *vq, uint16_t head
 	return rc ? rc : vq_walk_finish(vq, req, true);
 }
 
+/* The checked walk of the chain at @head, every rule applied. @return 0, -EIO, -ENOBUFS. */
+static __attribute__((noinline)) int pop_checked(struct vdev_vq *vq, uint16_t head,
+						 struct vdev_vq_req *req)
+{
+	int rc;
+
+	vq_walk_init(req);
+	rc = walk(vq, head, req, false);
+	if (VQ_LIKELY(!rc))
+		rc = vq_walk_finish(vq, req, false);
+	else if (rc > 0)
+		rc = pop_mixed(vq, head, req);
+	if (!rc)
+		req->out_num -= req->in_num;
+	return rc;
+}
+
+/*
+ * The fast walk (vq_internal.h) of a lone indirect descriptor's table:
+ * at most its own length in entries (more is a loop) and @cap iovecs.
+ */
+VQ_INLINE bool fast_table(struct vdev_vq *vq, struct vq_fast *f, uint64_t addr, uint32_t len,
+			  uint16_t flags, uint32_t cap)
+{
+	uint32_t n, i = 0, left;
+	const uint8_t *t;
+
+	if (!vq->indirect || (flags & VQ_DESC_F_NEXT) || !vq_fast_table(vq, addr, len, &t, &n))
+		return false;
+	left = VDEV__MIN(n, cap);
+	for (;;) {
+		uint64_t a, w1;
+		uint16_t fl;
+
+		if (!left--)
+			return false;
+		vq_fast_entry(t, i, &a, &w1);
+		fl = (uint16_t)(w1 >> 32);
+		if ((fl & VQ_DESC_F_INDIRECT) ||
+		    !vq_fast_desc(vq, f, a, (uint32_t)w1, fl & VQ_DESC_F_WRITE))
+			return false;
+		if (!(fl & VQ_DESC_F_NEXT))
+			return true;
+		i = (uint16_t)(w1 >> 48);
+		if (i >= n)
+			return false;
+	}
+}
+
+/*
+ * The fast walk of the chain whose first descriptor is @addr, @w1: direct
+ * descriptors, at most @left of them (min(ring_limit, iov_cap)), or one
+ * indirect descriptor.
+ */
+VQ_INLINE bool fast_walk(struct vdev_vq *vq, const uint8_t *desc, uint32_t size, uint64_t addr,
+			 uint64_t w1, struct vq_fast *f, uint32_t left, uint32_t cap)
+{
+	uint16_t flags = (uint16_t)(w1 >> 32);
+
+	if (flags & VQ_DESC_F_INDIRECT)
+		return fast_table(vq, f, addr, (uint32_t)w1, flags, cap);
+	for (;;) {
+		const uint8_t *d;
+		uint32_t idx;
+
+		if (!left-- || !vq_fast_desc(vq, f, addr, (uint32_t)w1, flags & VQ_DESC_F_WRITE))
+			return false;
+		if (!(flags & VQ_DESC_F_NEXT))
+			return true;
+		idx = (uint16_t)(w1 >> 48);
+		if (idx >= size)
+			return false;
+		d = desc + (size_t)idx * VQ_DESC_SIZE;
+		addr = vq_ld64(d);
+		w1 = vq_ld64(d + 8);
+		flags = (uint16_t)(w1 >> 32);
+		/* An indirect descriptor ending a direct chain: rare, left to the checked walk. */
+		if (flags & VQ_DESC_F_INDIRECT)
+			return false;
+	}
+}
+
+/*
+ * Walk the chain at @head (its first descriptor @addr, @w1) into @req,
+ * fast or else checked. @return 0, -EIO, -ENOBUFS.
+ */
+VQ_INLINE int pop_chain(struct vdev_vq *vq, uint16_t head, uint64_t addr, uint64_t w1,
+			struct vdev_vq_req *req)
+{
+	uint32_t cap = req->iov_cap;
+	struct vq_fast f;
+
+	vq_fast_init(&f, req);
+	if (VQ_LIKELY(fast_walk(vq, vq->desc, vq->size, addr, w1, &f,
+				VDEV__MIN(cap, vq->ring_limit), cap) &&
+		      vq_fast_finish(&f)))
+		return 0;
+	return pop_checked(vq, head, req);
+}
+
+/* Move past the avail entry just popped and record the request. */
+VQ_INLINE void pop_commit(struct vdev_vq *vq, struct vdev_vq_req *req, uint16_t head)
+{
+	vq->last_avail++;
+	vq_commit(vq, &vq->slots[head], req, head, req->in_len, vq->pop_seq++, 1, false,
+		  vq->in_order);
+}
+
+/*
+ * Pop one request. Little is kept in locals across the walk (pop_chain()
+ * wants the registers): what is needed after it is re-read from vq.
+ */
 VQ_INLINE int pop_one(struct vdev_vq *vq, struct vdev_vq_req *req)
 {
-	uint16_t la = vq->last_avail, head;
+	uint16_t la = vq->last_avail, head, flags;
+	const uint8_t *d;
+	uint64_t addr, w1;
 	int rc;
 
 	if (la == vq->avail_shadow) {
@@ -211,30 +325,35 @@ VQ_INLINE int pop_one(struct vdev_vq *vq, struct vdev_vq_req *req)
 			VQ_SLOT_FREE))
 		return vdev__vq_violation(vq, VQ_RULE_ID_IN_FLIGHT,
 					  "avail entry %u: head %u is already in flight", la, head);
-	vq_walk_init(req);
-	rc = walk(vq, head, req, false);
-	if (VQ_LIKELY(!rc))
-		rc = vq_walk_finish(vq, req, false);
-	else if (rc > 0)
-		rc = pop_mixed(vq, head, req);
-	if (VQ_UNLIKELY(rc))
+	/* One read of each half; everything below uses the copies. */
+	d = vq->desc + (size_t)head * VQ_DESC_SIZE;
+	addr = vq_ld64(d);
+	w1 = vq_ld64(d + 8);
+	flags = (uint16_t)(w1 >> 32);
+	/* One descriptor, the common case, on its own path; chains and tables below. */
+	if (VQ_LIKELY(!(flags & (VQ_DESC_F_NEXT | VQ_DESC_F_INDIRECT))) &&
+	    VQ_LIKELY(vq_fast_one(vq, req, addr, (uint32_t)w1, flags & VQ_DESC_F_WRITE))) {
+		pop_commit(vq, req, head);
+		return 1;
+	}
+	rc = pop_chain(vq, head, addr, w1, req);
+	if (rc)
 		return rc;
-	vq->last_avail = la + 1;
-	vq_commit_pop(vq, req, head, 1, false);
+	pop_commit(vq, req, head);
 	return 1;
 }
 
 int vdev__vq_split_pop(struct vdev_vq *vq, struct vdev_vq_req *reqs, unsigned int n)
 {
-	unsigned int i;
+	struct vdev_vq_req *r = reqs, *end = reqs + n;
 
-	for (i = 0; i < n; i++) {
-		int rc = pop_one(vq, &reqs[i]);
+	do {
+		int rc = pop_one(vq, r);
 
 		if (rc <= 0)
-			return i ? (int)i : rc;
-	}
-	return (int)i;
+			return r != reqs ? (int)(r - reqs) : rc;
+	} while (++r != end);
+	return (int)n;
 }
 
 int vdev__vq_split_flush(struct vdev_vq *vq)
