@@ -19,5 +19,6 @@
 #include <vdev/virtqueue.h>
 #include <vdev/virtio.h>
 #include <vdev/block.h>
+#include <vdev/scsi.h>
 
 #endif /* VDEV_VDEV_H */
