@@ -20,5 +20,6 @@
 #include <vdev/virtio.h>
 #include <vdev/block.h>
 #include <vdev/scsi.h>
+#include <vdev/virtio_scsi.h>
 
 #endif /* VDEV_VDEV_H */

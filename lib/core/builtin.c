@@ -6,6 +6,7 @@
 #include "core.h"
 #include "pci/pci_testdev.h"
 #include "virtio/virtio_rng.h"
+#include "virtio/virtio_scsi.h"
 
 int vdev__register_builtin_types(vdev_ctx *ctx)
 {
@@ -13,6 +14,8 @@ int vdev__register_builtin_types(vdev_ctx *ctx)
 		&vdev__pci_testdev_type,
 		&vdev__virtio_rng_pci_type,
 		&vdev__virtio_rng_mmio_type,
+		&vdev__virtio_scsi_pci_type,
+		&vdev__virtio_scsi_mmio_type,
 	};
 
 	for (size_t i = 0; i < VDEV__ARRAY_SIZE(builtin); i++) {

@@ -9,4 +9,5 @@ list(APPEND VDEV_SOURCES
   lib/virtio/virtio_pci.c
   lib/virtio/virtio_mmio.c
   lib/virtio/virtio_rng.c
+  lib/virtio/virtio_scsi.c
 )

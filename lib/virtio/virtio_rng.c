@@ -24,6 +24,7 @@
 
 #include "virtio/virtio_internal.h"
 #include "virtio/virtio_rng.h"
+#include "virtio/virtio_scsi.h"
 
 #define VRNG_QUEUE_SIZE 256u
 #define VRNG_REQ_CAP (64u * 1024u)
@@ -266,7 +267,7 @@ const struct vdev_device_type vdev__virtio_rng_mmio_type = {
 /*
  * The registry keeps copies of the type structs, so a virtio device type
  * is recognised by its create function. Virtio device types in other
- * files (e.g. a future virtio-scsi) add their own test here.
+ * files add their own test here (virtio-scsi: virtio_scsi.c).
  */
 vdev_virtio *vdev_device_virtio(const vdev_device *dev)
 {
@@ -274,7 +275,7 @@ vdev_virtio *vdev_device_virtio(const vdev_device *dev)
 	struct vrng *r;
 
 	if (!t || (t->create != vrng_create_pci && t->create != vrng_create_mmio))
-		return NULL;
+		return vdev__virtio_scsi_virtio(dev);
 	r = vdev_device_priv(dev);
 	return r ? r->vd : NULL;
 }
