@@ -161,7 +161,7 @@ VDEV_API void vdev_scsi_bus_free(vdev_scsi_bus *bus);
 /** LUN kinds. */
 enum vdev_scsi_lun_type {
 	VDEV_SCSI_LUN_DISK = 0,        /**< SBC-4 direct-access block device */
-	VDEV_SCSI_LUN_CDROM = 5,       /**< MMC CD/DVD device, 2048-byte blocks (not yet) */
+	VDEV_SCSI_LUN_CDROM = 5,       /**< MMC CD/DVD-ROM drive, 2048-byte blocks, read-only */
 	VDEV_SCSI_LUN_PASSTHROUGH = 100, /**< a host SCSI device via SG_IO (not yet) */
 };
 
@@ -169,7 +169,7 @@ enum vdev_scsi_lun_type {
 struct vdev_scsi_lun_opts {
 	size_t struct_size;
 	uint32_t type;              /**< enum vdev_scsi_lun_type */
-	uint32_t block_size;        /**< disk: 512 or 4096 (0: 512); CD: 2048 */
+	uint32_t block_size;        /**< disk: 512 or 4096 (0: 512); CD: 2048 (or 0) */
 	vdev_blk *blk;              /**< disk/CD medium (CD: may be NULL = no medium); on
 				         success the LUN takes ownership and closes it */
 	int readonly;               /**< disk: write-protected (DATA PROTECT sense) */
@@ -191,8 +191,11 @@ struct vdev_scsi_lun_opts {
  * Add LUN (@p target, @p lun) at run time. Other LUNs of the target get a
  * REPORTED LUNS DATA HAS CHANGED unit attention; the new LUN starts with
  * POWER ON, RESET OR BUS DEVICE RESET OCCURRED; the event hook runs.
+ * A CD-ROM is read-only and removable whatever the options say; its medium
+ * (an ISO image: one data track; above 360000 sectors it is presented as a
+ * DVD-ROM) may be NULL (an empty drive, tray closed).
  * @return 0; -EEXIST; -EINVAL (address or options); -ENOMEM; -ENOTSUP
- *         (CDROM and PASSTHROUGH: not yet). On failure the caller keeps @c blk.
+ *         (PASSTHROUGH: not yet). On failure the caller keeps @c blk.
  */
 VDEV_API int vdev_scsi_lun_add(vdev_scsi_bus *bus, uint16_t target, uint16_t lun,
 			       const struct vdev_scsi_lun_opts *opts, vdev_scsi_lun **out);
@@ -213,16 +216,24 @@ VDEV_API unsigned int vdev_scsi_lun_count(const vdev_scsi_bus *bus);
 
 /**
  * The LUN's medium changed size (call after growing the file): CAPACITY
- * DATA HAS CHANGED unit attention + event. @return 0 or a negative errno.
+ * DATA HAS CHANGED unit attention + event. @return 0 or a negative errno
+ * (-ENOMEDIUM: a CD-ROM drive without a medium).
  */
 VDEV_API int vdev_scsi_lun_capacity_changed(vdev_scsi_lun *lun);
 
 /**
- * CD-ROM: insert @p blk as the medium (ownership passes) or eject with
- * NULL. Refused with -EBUSY if the guest has locked the medium (PREVENT
- * ALLOW MEDIUM REMOVAL) unless @p force. Raises the MMC media events and
- * NOT READY TO READY CHANGE / MEDIUM NOT PRESENT unit attentions.
- * Not yet: @return -ENOTSUP (and @p blk stays the caller's); -EINVAL for NULL.
+ * CD-ROM: insert @p blk as the medium (ownership passes on success; a
+ * previous medium is closed, the tray is closed) or remove the medium with
+ * NULL (the tray is left open). Requests in flight on the LUN are aborted
+ * (RESP_ABORTED) first. Refused with -EBUSY if the guest has locked the
+ * medium (PREVENT ALLOW MEDIUM REMOVAL) unless @p force; the guest then
+ * sees an EJECT REQUEST media event. Raises the GESN media event (NEW MEDIA
+ * / MEDIA REMOVAL), the unit attention NOT READY TO READY CHANGE, MEDIUM
+ * MAY HAVE CHANGED (28h/00h) on insert or MEDIUM NOT PRESENT (3Ah/00h) on
+ * removal, and the VDEV_SCSI_EV_MEDIUM_CHANGED event.
+ * @return 0; -EINVAL (NULL @p lun, or @p blk needs an alignment above 2048);
+ *         -ENOTSUP (not a CD-ROM); -EBUSY (locked, or called from a done
+ *         callback). On failure @p blk stays the caller's.
  */
 VDEV_API int vdev_scsi_lun_set_medium(vdev_scsi_lun *lun, vdev_blk *blk, int force);
 

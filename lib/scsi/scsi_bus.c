@@ -112,13 +112,19 @@ static void pad_copy(char *dst, size_t n, const char *s, const char *def)
 
 static int check_opts(vdev_scsi_bus *bus, const struct vdev_scsi_lun_opts *o)
 {
-	if (o->type == VDEV_SCSI_LUN_CDROM || o->type == VDEV_SCSI_LUN_PASSTHROUGH)
+	bool cd = o->type == VDEV_SCSI_LUN_CDROM;
+
+	if (o->type == VDEV_SCSI_LUN_PASSTHROUGH)
 		return -ENOTSUP;
-	if (o->type != VDEV_SCSI_LUN_DISK || o->reserved || !o->blk)
+	if ((o->type != VDEV_SCSI_LUN_DISK && !cd) || o->reserved || (!o->blk && !cd))
 		return -EINVAL;
-	if (o->block_size && o->block_size != 512 && o->block_size != 4096)
+	if (cd ? o->block_size && o->block_size != 2048
+	       : o->block_size && o->block_size != 512 && o->block_size != 4096)
 		return -EINVAL;
-	if (vdev_blk_alignment(o->blk) > (o->block_size ? o->block_size : 512u)) {
+	if (cd && o->blk && vdev_blk_alignment(o->blk) > 1u << SCSI_MMC_BS_SHIFT)
+		return -EINVAL;
+	if (o->blk && !cd &&
+	    vdev_blk_alignment(o->blk) > (o->block_size ? o->block_size : 512u)) {
 		vdev_log(bus->ctx, VDEV_LOG_ERROR,
 			 "scsi: backend alignment %u exceeds the logical block size",
 			 vdev_blk_alignment(o->blk));
@@ -219,14 +225,21 @@ int vdev_scsi_lun_add(vdev_scsi_bus *bus, uint16_t target, uint16_t lun,
 	l->lun = lun;
 	l->type = (uint8_t)o.type;
 	l->bs_shift = o.block_size == 4096 ? 12 : 9;
-	l->nblocks = vdev_blk_size(o.blk) >> l->bs_shift;
+	if (l->type == VDEV_SCSI_LUN_CDROM) {
+		/* A CD-ROM: read-only, removable, 2048-byte sectors, maybe empty. */
+		l->bs_shift = SCSI_MMC_BS_SHIFT;
+		o.readonly = 1;
+		o.removable = 1;
+	}
+	l->nblocks = o.blk ? vdev_blk_size(o.blk) >> l->bs_shift : 0;
 	l->readonly = o.readonly || vdev_blk_readonly(o.blk);
 	l->removable = !!o.removable;
 	l->wce = l->wce_default = o.write_cache >= 0;
 	l->wwn = o.wwn;
 	snprintf(rev, sizeof(rev), "%u.%u", VDEV_VERSION_MAJOR, VDEV_VERSION_MINOR);
 	pad_copy(l->vendor, sizeof(l->vendor), o.vendor, "LIBVDEV");
-	pad_copy(l->product, sizeof(l->product), o.product, "VIRTUAL-DISK");
+	pad_copy(l->product, sizeof(l->product), o.product,
+		 l->type == VDEV_SCSI_LUN_CDROM ? "VIRTUAL-CDROM" : "VIRTUAL-DISK");
 	pad_copy(l->revision, sizeof(l->revision), o.revision, rev);
 	vdev__scsi_ua_set_reset(l, SCSI_ASC_POWER_ON_RESET);
 
@@ -280,22 +293,17 @@ int vdev_scsi_lun_capacity_changed(vdev_scsi_lun *l)
 
 	if (!l)
 		return -EINVAL;
+	if (!l->blk)
+		return -ENOMEDIUM; /* an empty CD-ROM drive */
 	rc = vdev_blk_refresh_size(l->blk, &size);
 	if (rc)
 		return rc;
 	l->nblocks = size >> l->bs_shift;
+	if (l->type == VDEV_SCSI_LUN_CDROM)
+		vdev__scsi_mmc_refresh(l); /* an open tray still hides it */
 	vdev__scsi_ua_set(l, SCSI_UA_CAPACITY);
 	vdev__scsi_event(l->bus, l->target, l->lun, VDEV_SCSI_EV_CAPACITY_CHANGED);
 	return 0;
-}
-
-int vdev_scsi_lun_set_medium(vdev_scsi_lun *l, vdev_blk *blk, int force)
-{
-	(void)blk;
-	(void)force;
-	if (!l)
-		return -EINVAL;
-	return -ENOTSUP; /* CD-ROM media: not yet */
 }
 
 static int each_bus_reset(vdev_scsi_lun *l, void *arg)

@@ -11,7 +11,9 @@
 #define OUT SCSI_DIR_OUT
 #define NONE SCSI_DIR_NONE
 #define RD (SCSI_CF_MEDIUM | SCSI_CF_PR_READ)
-#define WR (SCSI_CF_MEDIUM | SCSI_CF_WRITE | SCSI_CF_PR_WRITE)
+#define WR (SCSI_CF_MEDIUM | SCSI_CF_WRITE | SCSI_CF_PR_WRITE | SCSI_CF_DISK)
+#define DISK SCSI_CF_DISK
+#define MMC SCSI_CF_MMC
 #define ANYLUN (SCSI_CF_UA_OK | SCSI_CF_NO_LUN | SCSI_CF_WLUN)
 
 #define CMD(op_, sa_, len_, dir_, flags_, fn_, name_, ...)                                  \
@@ -26,7 +28,7 @@ static const struct vdev__scsi_cmd cmds[] = {
 	    "TEST UNIT READY", 0, 0, 0, 0, 0),
 	CMD(0x03, 0, 6, IN, ANYLUN, vdev__scsi_exec_request_sense, "REQUEST SENSE",
 	    0x01, 0, 0, 0xff, 0),
-	CMD(0x08, 0, 6, IN, RD, vdev__scsi_exec_rw, "READ(6)", 0x1f, 0xff, 0xff, 0xff, 0),
+	CMD(0x08, 0, 6, IN, RD | DISK, vdev__scsi_exec_rw, "READ(6)", 0x1f, 0xff, 0xff, 0xff, 0),
 	CMD(0x0a, 0, 6, OUT, WR, vdev__scsi_exec_rw, "WRITE(6)", 0x1f, 0xff, 0xff, 0xff, 0),
 	CMD(0x12, 0, 6, IN, ANYLUN, vdev__scsi_exec_inquiry, "INQUIRY", 0x01, 0xff, 0xff, 0xff, 0),
 	CMD(0x15, 0, 6, OUT, SCSI_CF_PR_WRITE, vdev__scsi_exec_mode_select, "MODE SELECT(6)",
@@ -41,7 +43,7 @@ static const struct vdev__scsi_cmd cmds[] = {
 	    0, FF4, 0, 0, 0x01, 0),
 	CMD(0x28, 0, 10, IN, RD, vdev__scsi_exec_rw, "READ(10)", 0x1c, FF4, 0x3f, 0xff, 0xff, 0),
 	CMD(0x2a, 0, 10, OUT, WR, vdev__scsi_exec_rw, "WRITE(10)", 0x18, FF4, 0x3f, 0xff, 0xff, 0),
-	CMD(0x2f, 0, 10, OUT, RD, vdev__scsi_exec_verify, "VERIFY(10)",
+	CMD(0x2f, 0, 10, OUT, RD | DISK, vdev__scsi_exec_verify, "VERIFY(10)",
 	    0x16, FF4, 0x3f, 0xff, 0xff, 0),
 	CMD(0x35, 0, 10, NONE, SCSI_CF_MEDIUM | SCSI_CF_PR_WRITE, vdev__scsi_exec_sync_cache,
 	    "SYNCHRONIZE CACHE(10)", 0x02, FF4, 0x3f, 0xff, 0xff, 0),
@@ -49,6 +51,16 @@ static const struct vdev__scsi_cmd cmds[] = {
 	    0x08, FF4, 0x3f, 0xff, 0xff, 0),
 	CMD(0x42, 0, 10, OUT, WR, vdev__scsi_exec_unmap, "UNMAP",
 	    0, 0, 0, 0, 0, 0x3f, 0xff, 0xff, 0),
+	CMD(0x43, 0, 10, IN, SCSI_CF_MEDIUM | MMC, vdev__scsi_exec_read_toc, "READ TOC/PMA/ATIP",
+	    0x02, 0x0f, 0, 0, 0, 0xff, 0xff, 0xff, 0),
+	CMD(0x46, 0, 10, IN, SCSI_CF_UA_OK | MMC, vdev__scsi_exec_get_configuration,
+	    "GET CONFIGURATION", 0x03, 0xff, 0xff, 0, 0, 0, 0xff, 0xff, 0),
+	CMD(0x4a, 0, 10, IN, SCSI_CF_UA_OK | MMC, vdev__scsi_exec_gesn,
+	    "GET EVENT STATUS NOTIFICATION", 0x01, 0, 0, 0xff, 0, 0, 0xff, 0xff, 0),
+	CMD(0x51, 0, 10, IN, SCSI_CF_MEDIUM | MMC, vdev__scsi_exec_read_disc_info,
+	    "READ DISC INFORMATION", 0x07, 0, 0, 0, 0, 0, 0xff, 0xff, 0),
+	CMD(0x52, 0, 10, IN, SCSI_CF_MEDIUM | MMC, vdev__scsi_exec_read_track_info,
+	    "READ TRACK INFORMATION", 0x03, FF4, 0, 0xff, 0xff, 0),
 	CMD(0x55, 0, 10, OUT, SCSI_CF_PR_WRITE, vdev__scsi_exec_mode_select, "MODE SELECT(10)",
 	    0x11, 0, 0, 0, 0, 0, 0xff, 0xff, 0),
 	CMD(0x5a, 0, 10, IN, SCSI_CF_PR_READ, vdev__scsi_exec_mode_sense, "MODE SENSE(10)",
@@ -73,18 +85,18 @@ static const struct vdev__scsi_cmd cmds[] = {
 	    "PERSISTENT RESERVE OUT/PREEMPT AND ABORT", 0x05, 0xff, 0, 0, FF4, 0),
 	CMD(0x5f, 0x06, 10, OUT, SCSI_CF_SA, vdev__scsi_exec_pr_out,
 	    "PERSISTENT RESERVE OUT/REGISTER AND IGNORE EXISTING KEY", 0x06, 0xff, 0, 0, FF4, 0),
-	CMD(0x88, 0, 16, IN, RD, vdev__scsi_exec_rw, "READ(16)", 0x1c, FF8, FF4, 0x3f, 0),
+	CMD(0x88, 0, 16, IN, RD | DISK, vdev__scsi_exec_rw, "READ(16)", 0x1c, FF8, FF4, 0x3f, 0),
 	CMD(0x89, 0, 16, OUT, WR, vdev__scsi_exec_compare_and_write, "COMPARE AND WRITE",
 	    0x18, FF8, 0, 0, 0, 0xff, 0x3f, 0),
 	CMD(0x8a, 0, 16, OUT, WR, vdev__scsi_exec_rw, "WRITE(16)", 0x18, FF8, FF4, 0x3f, 0),
-	CMD(0x8f, 0, 16, OUT, RD, vdev__scsi_exec_verify, "VERIFY(16)", 0x16, FF8, FF4, 0x3f, 0),
+	CMD(0x8f, 0, 16, OUT, RD | DISK, vdev__scsi_exec_verify, "VERIFY(16)", 0x16, FF8, FF4, 0x3f, 0),
 	CMD(0x91, 0, 16, NONE, SCSI_CF_MEDIUM | SCSI_CF_PR_WRITE, vdev__scsi_exec_sync_cache,
 	    "SYNCHRONIZE CACHE(16)", 0x02, FF8, FF4, 0x3f, 0),
 	CMD(0x93, 0, 16, OUT, WR, vdev__scsi_exec_write_same, "WRITE SAME(16)",
 	    0x09, FF8, FF4, 0x3f, 0),
-	CMD(0x9e, 0x10, 16, IN, SCSI_CF_SA, vdev__scsi_exec_read_capacity16, "READ CAPACITY(16)",
+	CMD(0x9e, 0x10, 16, IN, SCSI_CF_SA | DISK, vdev__scsi_exec_read_capacity16, "READ CAPACITY(16)",
 	    0x10, FF8, FF4, 0x01, 0),
-	CMD(0x9e, 0x12, 16, IN, SCSI_CF_SA | RD, vdev__scsi_exec_get_lba_status, "GET LBA STATUS",
+	CMD(0x9e, 0x12, 16, IN, SCSI_CF_SA | RD | DISK, vdev__scsi_exec_get_lba_status, "GET LBA STATUS",
 	    0x12, FF8, FF4, 0, 0),
 	CMD(0xa0, 0, 12, IN, ANYLUN, vdev__scsi_exec_report_luns, "REPORT LUNS",
 	    0, 0xff, 0, 0, 0, FF4, 0, 0),
@@ -92,6 +104,8 @@ static const struct vdev__scsi_cmd cmds[] = {
 	    "REPORT SUPPORTED OPERATION CODES", 0x0c, 0x87, 0xff, 0xff, 0xff, FF4, 0, 0),
 	CMD(0xa8, 0, 12, IN, RD, vdev__scsi_exec_rw, "READ(12)", 0x1c, FF4, FF4, 0x3f, 0),
 	CMD(0xaa, 0, 12, OUT, WR, vdev__scsi_exec_rw, "WRITE(12)", 0x18, FF4, FF4, 0x3f, 0),
+	CMD(0xbd, 0, 12, IN, MMC, vdev__scsi_exec_mechanism_status, "MECHANISM STATUS",
+	    0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0),
 };
 
 const struct vdev__scsi_cmd *vdev__scsi_cmd_at(unsigned int i)

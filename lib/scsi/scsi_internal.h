@@ -58,9 +58,12 @@
 #define SCSI_ASC_POWER_ON_RESET 0x2900
 #define SCSI_ASC_BUS_DEVICE_RESET 0x2903   /* LUN RESET */
 #define SCSI_ASC_I_T_NEXUS_LOSS 0x2907
+#define SCSI_ASC_MEDIUM_MAY_HAVE_CHANGED 0x2800
 #define SCSI_ASC_CAPACITY_CHANGED 0x2a09
 #define SCSI_ASC_SAVING_NOT_SUPPORTED 0x3900
 #define SCSI_ASC_MEDIUM_NOT_PRESENT 0x3a00
+#define SCSI_ASC_NO_MEDIUM_TRAY_CLOSED 0x3a01
+#define SCSI_ASC_NO_MEDIUM_TRAY_OPEN 0x3a02
 #define SCSI_ASC_LUNS_CHANGED 0x3f0e
 #define SCSI_ASC_INTERNAL_TARGET_FAILURE 0x4400
 #define SCSI_ASC_INVALID_MESSAGE 0x4900
@@ -131,6 +134,8 @@ enum scsi_dir {
 #define SCSI_CF_WRITE (1u << 5)     /* modifies the medium: DATA PROTECT when read-only */
 #define SCSI_CF_PR_READ (1u << 6)   /* conflicts with exclusive-access reservations (§5.12) */
 #define SCSI_CF_PR_WRITE (1u << 7)  /* conflicts with write-exclusive reservations too */
+#define SCSI_CF_DISK (1u << 8)      /* SBC only: INVALID COMMAND OPERATION CODE on a CD-ROM */
+#define SCSI_CF_MMC (1u << 9)       /* MMC only: INVALID COMMAND OPERATION CODE on a disk */
 
 struct vdev__scsi_cmd {
 	uint8_t opcode;
@@ -184,7 +189,9 @@ struct vdev__scsi_target {
 /* Unit attention bits (scsi_ua.c), highest priority first. */
 #define SCSI_UA_RESET (1u << 0)     /* 29h/xx, qualifier in ua_reset_ascq */
 #define SCSI_UA_CAPACITY (1u << 1)  /* 2Ah/09h CAPACITY DATA HAS CHANGED */
-#define SCSI_UA_ALL (SCSI_UA_RESET | SCSI_UA_CAPACITY)
+#define SCSI_UA_MEDIUM (1u << 2)    /* 28h/00h NOT READY TO READY CHANGE, MEDIUM MAY HAVE CHANGED */
+#define SCSI_UA_NO_MEDIUM (1u << 3) /* 3Ah/00h MEDIUM NOT PRESENT (the VMM removed it) */
+#define SCSI_UA_ALL (SCSI_UA_RESET | SCSI_UA_CAPACITY | SCSI_UA_MEDIUM | SCSI_UA_NO_MEDIUM)
 
 /* Persistent reservation types (SPC-4 §6.16.2 Table 212). */
 #define SCSI_PR_WE 1
@@ -219,6 +226,8 @@ struct vdev_scsi_lun {
 	uint8_t dsense : 1;          /* control page D_SENSE (current) */
 	uint8_t stopped : 1;         /* START STOP UNIT with START=0 */
 	uint8_t prevent : 1;         /* PREVENT ALLOW MEDIUM REMOVAL */
+	uint8_t tray_open : 1;       /* CD-ROM: tray out (no medium is accessible) */
+	uint8_t mmc_event;           /* CD-ROM: pending GESN media event code (MMC-6 §6.7.2.5) */
 	uint8_t ua;                  /* SCSI_UA_* */
 	uint8_t ua_reset_ascq;
 	uint8_t kicking : 1;         /* inside vdev__scsi_lun_kick() */
@@ -424,6 +433,19 @@ int vdev__scsi_lba_check(struct vdev__scsi_task *t, uint64_t lba, uint64_t n);
 /* Writes are FUA when asked or when the write cache is off. */
 uint32_t vdev__scsi_write_flags(const vdev_scsi_lun *l, bool fua);
 
+/* ---- CD-ROM (scsi_mmc.c) ---- */
+
+#define SCSI_MMC_BS_SHIFT 11          /* 2048-byte sectors */
+
+/* The NOT READY code when @l has no accessible medium (3Ah/00h, or /01h /02h on a CD-ROM). */
+uint16_t vdev__scsi_no_medium_code(const vdev_scsi_lun *l);
+/* Recompute @l->nblocks: the medium's blocks, 0 without one or with the tray open. */
+void vdev__scsi_mmc_refresh(vdev_scsi_lun *l);
+/* May command @c run on @l's device type? */
+bool vdev__scsi_cmd_fits(const struct vdev__scsi_cmd *c, const vdev_scsi_lun *l);
+/* START STOP UNIT with LOEJ=1 on a CD-ROM: load (@start) or eject the tray. */
+void vdev__scsi_mmc_load_eject(struct vdev__scsi_task *t, bool start);
+
 /* ---- command handlers ---- */
 
 /* scsi_spc.c */
@@ -452,5 +474,12 @@ void vdev__scsi_exec_write_same(struct vdev__scsi_task *t);
 void vdev__scsi_exec_unmap(struct vdev__scsi_task *t);
 void vdev__scsi_exec_verify(struct vdev__scsi_task *t);
 void vdev__scsi_exec_compare_and_write(struct vdev__scsi_task *t);
+/* scsi_mmc.c */
+void vdev__scsi_exec_read_toc(struct vdev__scsi_task *t);
+void vdev__scsi_exec_get_configuration(struct vdev__scsi_task *t);
+void vdev__scsi_exec_gesn(struct vdev__scsi_task *t);
+void vdev__scsi_exec_read_disc_info(struct vdev__scsi_task *t);
+void vdev__scsi_exec_read_track_info(struct vdev__scsi_task *t);
+void vdev__scsi_exec_mechanism_status(struct vdev__scsi_task *t);
 
 #endif /* VDEV_SCSI_SCSI_INTERNAL_H */

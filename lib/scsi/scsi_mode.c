@@ -2,7 +2,9 @@
 /*
  * MODE SENSE and MODE SELECT, 6 and 10 (SPC-4 §6.11-6.14), with the
  * read-write error recovery (01h), caching (08h) and control (0Ah) pages
- * of SBC-4 §6.5 and SPC-4 §7.5.8. Changeable: WCE (caching) and D_SENSE
+ * of SBC-4 §6.5 and SPC-4 §7.5.8, and on a CD-ROM the MM capabilities
+ * and mechanical status page (2Ah, MMC-3 §6.3.11; nothing changeable) that
+ * Linux's sr driver reads at probe. Changeable: WCE (caching) and D_SENSE
  * (control). Saved values are not supported: PC 11b answers SAVING
  * PARAMETERS NOT SUPPORTED and MODE SELECT with SP is refused. MODE
  * SELECT validates the whole parameter list against the changeable masks
@@ -14,12 +16,14 @@
 
 enum { PC_CURRENT = 0, PC_CHANGEABLE = 1, PC_DEFAULT = 2, PC_SAVED = 3 };
 
-static const uint8_t page_codes[] = { 0x01, 0x08, 0x0a };
+static const uint8_t page_codes[] = { 0x01, 0x08, 0x0a, 0x2a };
 
-/* The page length byte of each page (bytes after the first two). */
-static int page_len(uint8_t code)
+/* The page length byte of each page of @l (bytes after the first two); -1: no such page. */
+static int page_len(const vdev_scsi_lun *l, uint8_t code)
 {
 	switch (code) {
+	case 0x2a:
+		return l->type == VDEV_SCSI_LUN_CDROM ? 0x14 : -1;
 	case 0x01:
 		return 0x0a;
 	case 0x08:
@@ -34,7 +38,7 @@ static int page_len(uint8_t code)
 /* Write page @code as @pc says into @p; @return its size. */
 static size_t page_fill(const vdev_scsi_lun *l, uint8_t code, int pc, uint8_t *p)
 {
-	size_t n = (size_t)page_len(code) + 2;
+	size_t n = (size_t)page_len(l, code) + 2;
 
 	memset(p, 0, n);
 	p[0] = code;
@@ -60,6 +64,13 @@ static size_t page_fill(const vdev_scsi_lun *l, uint8_t code, int pc, uint8_t *p
 		p[3] = 0x10;            /* QUEUE ALGORITHM MODIFIER 1: unrestricted reordering */
 		scsi_put_be16(p + 8, 0xffff); /* BUSY TIMEOUT PERIOD: unlimited */
 		break;
+	case 0x2a:
+		if (pc == PC_CHANGEABLE)
+			break;
+		p[2] = 0x08;            /* reads DVD-ROM (and CD-ROM); writes nothing */
+		/* Tray loader (001b), eject, lock; LOCK STATE: the current lock. */
+		p[6] = (uint8_t)(0x20 | 0x08 | 0x01 | (pc == PC_CURRENT && l->prevent ? 0x02 : 0));
+		break;
 	}
 	return n;
 }
@@ -80,7 +91,7 @@ void vdev__scsi_exec_mode_sense(struct vdev__scsi_task *t)
 		vdev__scsi_check(t, VDEV_SCSI_SK_ILLEGAL_REQUEST, SCSI_ASC_SAVING_NOT_SUPPORTED);
 		goto out;
 	}
-	if (page != 0x3f && page_len(page) < 0) {
+	if (page != 0x3f && page_len(l, page) < 0) {
 		vdev__scsi_bad_cdb(t, 2, 5);
 		goto out;
 	}
@@ -99,7 +110,7 @@ void vdev__scsi_exec_mode_sense(struct vdev__scsi_task *t)
 	}
 	n += bdlen;
 	for (unsigned int i = 0; i < sizeof(page_codes); i++)
-		if (page == 0x3f || page == page_codes[i])
+		if ((page == 0x3f || page == page_codes[i]) && page_len(l, page_codes[i]) >= 0)
 			n += page_fill(l, page_codes[i], pc, b + n);
 	/* Device-specific parameter (SBC-4 §6.5.1): WP, DPOFUA. */
 	if (six) {
@@ -208,7 +219,7 @@ void vdev__scsi_exec_mode_select(struct vdev__scsi_task *t)
 			vdev__scsi_bad_param(t, (unsigned int)off, 6);
 			goto out;
 		}
-		len = page_len(code);
+		len = page_len(l, code);
 		if (len < 0) {
 			vdev__scsi_bad_param(t, (unsigned int)off, 5);
 			goto out;

@@ -286,6 +286,8 @@ static void dispatch(struct vdev__scsi_task *t)
 	bool bad_sa;
 
 	c = vdev__scsi_cmd_lookup(req->cdb, &bad_sa);
+	if (c && l && !vdev__scsi_cmd_fits(c, l))
+		c = NULL; /* not in this device type's command set */
 	t->cmd = c;
 	if (!l && !t->wlun && (!c || !(c->flags & SCSI_CF_NO_LUN))) {
 		vdev__scsi_check(t, VDEV_SCSI_SK_ILLEGAL_REQUEST, SCSI_ASC_LUN_NOT_SUPPORTED);
@@ -327,7 +329,7 @@ static void dispatch(struct vdev__scsi_task *t)
 			goto out;
 		}
 		if (!l->nblocks) {
-			vdev__scsi_check(t, VDEV_SCSI_SK_NOT_READY, SCSI_ASC_MEDIUM_NOT_PRESENT);
+			vdev__scsi_check(t, VDEV_SCSI_SK_NOT_READY, vdev__scsi_no_medium_code(l));
 			goto out;
 		}
 	}

@@ -149,7 +149,7 @@ static int check_pmi(struct vdev__scsi_task *t, uint64_t lba, bool pmi)
 		return -1;
 	}
 	if (!t->lun->nblocks) {
-		vdev__scsi_check(t, VDEV_SCSI_SK_NOT_READY, SCSI_ASC_MEDIUM_NOT_PRESENT);
+		vdev__scsi_check(t, VDEV_SCSI_SK_NOT_READY, vdev__scsi_no_medium_code(t->lun));
 		return -1;
 	}
 	return 0;

@@ -37,7 +37,7 @@ void vdev__scsi_exec_request_sense(struct vdev__scsi_task *t)
 		s.code = SCSI_ASC_NOT_READY_INIT_REQUIRED;
 	} else if (l && !l->nblocks) {
 		s.key = VDEV_SCSI_SK_NOT_READY;
-		s.code = SCSI_ASC_MEDIUM_NOT_PRESENT;
+		s.code = vdev__scsi_no_medium_code(l);
 	}
 	n = vdev__scsi_sense_encode(&s, cdb[1] & 1, buf);
 	vdev__scsi_reply(t, buf, n, cdb[4]);
@@ -130,11 +130,12 @@ static void rsoc_all(struct vdev__scsi_task *t, bool rctd, uint32_t alloc)
 		t->req->status = VDEV_SCSI_BUSY;
 		return;
 	}
-	scsi_put_be32(buf, (uint32_t)(len - 4));
 	p = buf + 4;
-	for (unsigned int i = 0; i < n; i++, p += each) {
+	for (unsigned int i = 0; i < n; i++) {
 		const struct vdev__scsi_cmd *c = vdev__scsi_cmd_at(i);
 
+		if (!vdev__scsi_cmd_fits(c, t->lun))
+			continue; /* another device type's command */
 		p[0] = c->opcode;
 		if (c->flags & SCSI_CF_SA) {
 			scsi_put_be16(p + 2, c->sa);
@@ -145,17 +146,21 @@ static void rsoc_all(struct vdev__scsi_task *t, bool rctd, uint32_t alloc)
 			put_timeouts(p + 8);
 		}
 		scsi_put_be16(p + 6, c->cdb_len);
+		p += each;
 	}
+	len = (size_t)(p - buf);
+	scsi_put_be32(buf, (uint32_t)(len - 4));
 	vdev__scsi_reply(t, buf, len, alloc);
 	free(buf);
 }
 
-static const struct vdev__scsi_cmd *rsoc_find(uint8_t op, bool with_sa, uint16_t sa)
+static const struct vdev__scsi_cmd *rsoc_find(const vdev_scsi_lun *l, uint8_t op, bool with_sa,
+					      uint16_t sa)
 {
 	for (unsigned int i = 0; i < vdev__scsi_cmd_count(); i++) {
 		const struct vdev__scsi_cmd *c = vdev__scsi_cmd_at(i);
 
-		if (c->opcode != op)
+		if (c->opcode != op || !vdev__scsi_cmd_fits(c, l))
 			continue;
 		if (!(c->flags & SCSI_CF_SA))
 			return c;
@@ -186,18 +191,18 @@ void vdev__scsi_exec_rsoc(struct vdev__scsi_task *t)
 			vdev__scsi_bad_cdb(t, 3, 7);
 			goto out;
 		}
-		c = rsoc_find(op, false, 0);
+		c = rsoc_find(t->lun, op, false, 0);
 		break;
 	case 2:
 		/* Opcode and service action: wrong for opcodes without. */
-		if (rsoc_find(op, false, 0) && !vdev__scsi_opcode_has_sa(op)) {
+		if (rsoc_find(t->lun, op, false, 0) && !vdev__scsi_opcode_has_sa(op)) {
 			vdev__scsi_bad_cdb(t, 3, 7);
 			goto out;
 		}
-		c = rsoc_find(op, true, sa);
+		c = rsoc_find(t->lun, op, true, sa);
 		break;
 	case 3:
-		c = rsoc_find(op, true, sa);
+		c = rsoc_find(t->lun, op, true, sa);
 		break;
 	default:
 		vdev__scsi_bad_cdb(t, 2, 2);
@@ -261,6 +266,10 @@ void vdev__scsi_exec_start_stop(struct vdev__scsi_task *t)
 		vdev__scsi_bad_cdb(t, 4, 7);
 		goto out;
 	}
+	if (loej && l->type == VDEV_SCSI_LUN_CDROM) {
+		vdev__scsi_mmc_load_eject(t, start);
+		return;
+	}
 	if (start) {
 		l->stopped = 0;
 		goto out;
@@ -288,8 +297,14 @@ void vdev__scsi_exec_prevent_allow(struct vdev__scsi_task *t)
 {
 	uint8_t prevent = t->req->cdb[4] & 0x03;
 
-	/* 10b and 11b are obsolete (MMC's persistent prevent): refused for disks. */
-	if (prevent > 1)
+	/*
+	 * 10b and 11b are obsolete (MMC's persistent prevent): refused for
+	 * disks. A CD-ROM accepts them; the persistent bit has no effect here
+	 * (MMC-6 §6.13: it only gates eject requests, which the lock does too).
+	 */
+	if (t->lun->type == VDEV_SCSI_LUN_CDROM)
+		t->lun->prevent = prevent & 1;
+	else if (prevent > 1)
 		vdev__scsi_bad_cdb(t, 4, 1);
 	else
 		t->lun->prevent = prevent;

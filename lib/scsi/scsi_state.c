@@ -31,11 +31,15 @@ struct lun_rec {
 	uint8_t type, ua, ua_ascq, luns_changed;
 	uint8_t wce, dsense, stopped, prevent;
 	uint8_t pr_registered, pr_reserved, pr_type;
+	uint8_t medium, tray_open, mmc_event;   /* CD-ROM only (optional records) */
 	vdev_scsi_lun *lun;     /* resolved at load */
 };
 
 #define F(tag, name, type, member, lo, hi) \
 	{ name, tag, type, 0, 0, offsetof(struct lun_rec, member), 0, lo, hi }
+#define FOPT(tag, name, type, member, lo, hi) \
+	{ name, tag, type, VDEV_STATE_FIELD_OPTIONAL, 0, offsetof(struct lun_rec, member), 0, \
+	  lo, hi }
 
 static const struct vdev_state_field lun_fields[] = {
 	F(T('A', 'D', 'D', 'R'), "address", VDEV_STATE_U32, addr, 0,
@@ -53,6 +57,9 @@ static const struct vdev_state_field lun_fields[] = {
 	F(T('P', 'R', 'R', 'S'), "pr_reserved", VDEV_STATE_U8, pr_reserved, 0, 1),
 	F(T('P', 'R', 'T', 'Y'), "pr_type", VDEV_STATE_U8, pr_type, 0, 0xff),
 	F(T('P', 'R', 'G', 'N'), "pr_generation", VDEV_STATE_U32, pr_gen, 0, 0),
+	FOPT(T('M', 'D', 'I', 'M'), "medium_present", VDEV_STATE_U8, medium, 0, 1),
+	FOPT(T('T', 'R', 'A', 'Y'), "tray_open", VDEV_STATE_U8, tray_open, 0, 1),
+	FOPT(T('M', 'E', 'V', 'T'), "media_event", VDEV_STATE_U8, mmc_event, 0, 4),
 };
 
 static void rec_from(struct lun_rec *r, const vdev_scsi_lun *l)
@@ -72,6 +79,9 @@ static void rec_from(struct lun_rec *r, const vdev_scsi_lun *l)
 	r->pr_reserved = l->pr.reserved;
 	r->pr_type = l->pr.type;
 	r->pr_gen = l->pr.generation;
+	r->medium = l->type == VDEV_SCSI_LUN_CDROM && l->blk;
+	r->tray_open = l->tray_open;
+	r->mmc_event = l->mmc_event;
 }
 
 struct save_ctx {
@@ -138,6 +148,15 @@ static int check_rec(vdev_scsi_bus *bus, vdev_state_reader *r, struct lun_rec *r
 				       lun, rec->ua_ascq);
 	if (!(rec->ua & SCSI_UA_RESET) && rec->ua_ascq)
 		return vdev_state_fail(r, -ERANGE, "scsi: LUN %u:%u: stray reset qualifier",
+				       target, lun);
+	/* The VMM recreates the LUN with the medium the guest had (the data is not saved). */
+	if (rec->lun->type == VDEV_SCSI_LUN_CDROM && rec->medium != (rec->lun->blk != NULL))
+		return vdev_state_fail(r, -EINVAL, "scsi: LUN %u:%u: medium %s saved, %s here",
+				       target, lun, rec->medium ? "present" : "absent",
+				       rec->lun->blk ? "present" : "absent");
+	if (rec->lun->type != VDEV_SCSI_LUN_CDROM &&
+	    (rec->tray_open || rec->mmc_event || (rec->ua & (SCSI_UA_MEDIUM | SCSI_UA_NO_MEDIUM))))
+		return vdev_state_fail(r, -ERANGE, "scsi: LUN %u:%u: CD-ROM state on a disk",
 				       target, lun);
 	if (vdev__scsi_pr_valid(&pr))
 		return vdev_state_fail(r, -ERANGE,
@@ -261,6 +280,10 @@ static void apply(vdev_scsi_bus *bus, const struct lun_rec *recs, uint32_t n)
 		l->dsense = rec->dsense;
 		l->stopped = rec->stopped;
 		l->prevent = rec->prevent;
+		l->tray_open = rec->tray_open;
+		l->mmc_event = rec->mmc_event;
+		if (l->type == VDEV_SCSI_LUN_CDROM)
+			vdev__scsi_mmc_refresh(l);
 		l->pr.registered = rec->pr_registered;
 		l->pr.key = rec->pr_key;
 		l->pr.reserved = rec->pr_reserved;

@@ -8,7 +8,10 @@
  *   1. 29h/xx  POWER ON, RESET, OR BUS DEVICE RESET OCCURRED (and its
  *              LUN reset / I_T nexus loss variants): highest (SAM-5);
  *   2. 2Ah/09h CAPACITY DATA HAS CHANGED;
- *   3. 3Fh/0Eh REPORTED LUNS DATA HAS CHANGED (kept per target, see
+ *   3. 28h/00h NOT READY TO READY CHANGE, MEDIUM MAY HAVE CHANGED, or
+ *      3Ah/00h MEDIUM NOT PRESENT (a CD-ROM's medium inserted or removed by
+ *      the VMM: the newer replaces the older, scsi_mmc.c);
+ *   4. 3Fh/0Eh REPORTED LUNS DATA HAS CHANGED (kept per target, see
  *              struct vdev__scsi_target: reporting it on one LUN clears it
  *              on every LUN of the target, as LUICLR=1 requires).
  * A newer reset replaces an older one's qualifier.
@@ -53,6 +56,14 @@ bool vdev__scsi_ua_peek(vdev_scsi_lun *l, uint16_t *code)
 		*code = SCSI_ASC_CAPACITY_CHANGED;
 		return true;
 	}
+	if (l->ua & SCSI_UA_MEDIUM) {
+		*code = SCSI_ASC_MEDIUM_MAY_HAVE_CHANGED;
+		return true;
+	}
+	if (l->ua & SCSI_UA_NO_MEDIUM) {
+		*code = SCSI_ASC_MEDIUM_NOT_PRESENT;
+		return true;
+	}
 	if (vdev__scsi_luns_changed_pending(l)) {
 		*code = SCSI_ASC_LUNS_CHANGED;
 		return true;
@@ -70,6 +81,10 @@ bool vdev__scsi_ua_take(vdev_scsi_lun *l, uint16_t *code)
 	}
 	else if (*code == SCSI_ASC_CAPACITY_CHANGED)
 		l->ua &= (uint8_t)~SCSI_UA_CAPACITY;
+	else if (*code == SCSI_ASC_MEDIUM_MAY_HAVE_CHANGED)
+		l->ua &= (uint8_t)~SCSI_UA_MEDIUM;
+	else if (*code == SCSI_ASC_MEDIUM_NOT_PRESENT)
+		l->ua &= (uint8_t)~SCSI_UA_NO_MEDIUM;
 	else
 		vdev__scsi_luns_acked(vdev__scsi_target_of(l));
 	return true;

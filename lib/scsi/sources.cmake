@@ -4,6 +4,7 @@ list(APPEND VDEV_SOURCES
   lib/scsi/scsi_cdb.c
   lib/scsi/scsi_inquiry.c
   lib/scsi/scsi_iov.c
+  lib/scsi/scsi_mmc.c
   lib/scsi/scsi_mode.c
   lib/scsi/scsi_pr.c
   lib/scsi/scsi_req.c
