@@ -17,8 +17,14 @@
  * the host accepted it (a write is "done" when the host write returned;
  * FUA or a FLUSH makes it durable).
  *
+ * Many backends can share one completion loop (vdev_blk_loop_new(),
+ * vdev_blk_opts.loop): one event fd and one engine for all of them, so a
+ * bus of thousands of LUNs costs a constant number of file descriptors
+ * (plus each file backend's open file).
+ *
  * Threading: a backend belongs to one thread (submit, poll, cancel,
- * close). Backend-internal threads never call back into the caller.
+ * close); backends on a loop all belong to the loop's thread.
+ * Backend-internal threads never call back into the caller.
  */
 #ifndef VDEV_BLOCK_H
 #define VDEV_BLOCK_H
@@ -30,6 +36,14 @@ VDEV_BEGIN_DECLS
 
 /** An open block backend. */
 typedef struct vdev_blk vdev_blk;
+
+/**
+ * A completion loop: one completion channel (one event fd, and for file
+ * backends one io_uring or one thread pool) shared by many backends, all
+ * served by one thread — so thousands of LUNs cost a constant number of
+ * file descriptors. A backend opened without one gets a private loop.
+ */
+typedef struct vdev_blk_loop vdev_blk_loop;
 
 /** Request operations. */
 enum vdev_blk_op {
@@ -93,6 +107,17 @@ struct vdev_blk_opts {
 	uint32_t queue_depth;  /**< most requests in flight (0: 128) */
 	uint32_t threads;      /**< thread-pool engine: worker count (0: 4) */
 	uint32_t reserved;
+	/**
+	 * NULL: the backend has its own event fd (and ring or pool). Else the
+	 * loop it joins: it opens no fd, ring or pool of its own; a file
+	 * backend uses the loop's engine (@c engine must be AUTO or that
+	 * engine, else -ENOTSUP; @c threads is ignored) and the loop's
+	 * queue_depth also caps its requests in flight together with the
+	 * loop's other file backends. vdev_blk_event_fd(), vdev_blk_poll()
+	 * and vdev_blk_wait() on it act on the loop (they run the completions
+	 * of all its backends). The loop must outlive the backend.
+	 */
+	vdev_blk_loop *loop;
 };
 
 /**
@@ -173,6 +198,58 @@ VDEV_API enum vdev_blk_engine vdev_blk_engine(const vdev_blk *blk);
 
 /** @return the number of requests in flight. */
 VDEV_API unsigned int vdev_blk_inflight(const vdev_blk *blk);
+
+/** Options for vdev_blk_loop_new(). Begins with struct_size. */
+struct vdev_blk_loop_opts {
+	size_t struct_size;
+	uint32_t engine;       /**< file backends' enum vdev_blk_engine (INLINE: memory/null only) */
+	uint32_t queue_depth;  /**< most file requests in flight, all backends together (0: 1024) */
+	uint32_t threads;      /**< thread-pool engine: worker count (0: 4) */
+	uint32_t reserved;     /**< 0 */
+};
+
+/**
+ * Create a completion loop and its engine (io_uring, or the thread pool
+ * for THREADS or where io_uring is unavailable under AUTO; none for
+ * INLINE). Backends join it through vdev_blk_opts.loop. The caller owns
+ * it (vdev_blk_loop_free()). @return 0; -EINVAL (bad options); -ENOTSUP
+ * (IO_URING asked for and unavailable); -ENOMEM; -EMFILE.
+ * Thread: the loop's thread, which is also the thread of all its backends.
+ */
+VDEV_API int vdev_blk_loop_new(vdev_ctx *ctx, const struct vdev_blk_loop_opts *opts,
+			       vdev_blk_loop **out);
+
+/**
+ * Free a loop. Every backend on it must be closed first: if one is still
+ * open, this frees nothing, logs an error and the loop stays usable (free
+ * it again after closing them). NULL is a no-op. Thread: the loop's thread.
+ */
+VDEV_API void vdev_blk_loop_free(vdev_blk_loop *loop);
+
+/**
+ * A file descriptor that becomes readable when completions of any of the
+ * loop's backends wait; poll it and call vdev_blk_loop_poll(). Owned by
+ * the loop. Thread: any.
+ */
+VDEV_API int vdev_blk_loop_event_fd(vdev_blk_loop *loop);
+
+/**
+ * Run the ready completions of all the loop's backends (never blocks).
+ * Callbacks may submit, poll and close backends.
+ * @return the number run. Thread: the loop's thread.
+ */
+VDEV_API int vdev_blk_loop_poll(vdev_blk_loop *loop);
+
+/**
+ * Wait until at least one completion of the loop's backends is ready or
+ * @p timeout_ms passes (-1: forever), then run the ready ones. Starts
+ * plugged requests first. @return the number run, 0 if nothing is in
+ * flight, or -ETIMEDOUT. Thread: the loop's thread.
+ */
+VDEV_API int vdev_blk_loop_wait(vdev_blk_loop *loop, int timeout_ms);
+
+/** @return the engine the loop's file backends use (never AUTO). Thread: any. */
+VDEV_API enum vdev_blk_engine vdev_blk_loop_engine(const vdev_blk_loop *loop);
 
 VDEV_END_DECLS
 

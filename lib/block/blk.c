@@ -5,57 +5,36 @@
  * the backend's thread (vdev/block.h). Drivers and engines live in the
  * other blk_*.c files; see blk_internal.h for how they fit.
  *
- * The event fd: engines whose completions arrive from elsewhere (the
- * kernel for io_uring, worker threads) make it readable themselves, and
- * poll always drains it. Completions produced on the backend's thread
- * (inline drivers, cancelled or failed plugged requests) write it once
- * until the next poll (efd_set), so a batch costs one write.
+ * The event fd, the engine and the delivery of completions belong to the
+ * backend's loop (blk_loop.c): a private one unless opts->loop names a
+ * shared one.
  */
 #include <errno.h>
-#include <poll.h>
 #include <stdlib.h>
-#include <sys/eventfd.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "block/blk_internal.h"
 
 void vdev__blk_done_push(vdev_blk *b, struct blk_slot *s, int64_t result)
 {
+	vdev_blk_loop *l = b->loop;
+
 	s->result = result;
 	s->where = BLK_DONE;
 	s->next = NULL;
 	*b->done_tail = s;
 	b->done_tail = &s->next;
-}
-
-static void efd_signal(vdev_blk *b)
-{
-	uint64_t one = 1;
-
-	if (b->efd_set)
-		return;
-	/* Cannot fail short of a counter overflow, which one write per poll never reaches. */
-	if (write(b->efd, &one, sizeof(one)) == (ssize_t)sizeof(one))
-		b->efd_set = true;
+	if (!b->ready) {
+		b->ready = true;
+		b->rnext = NULL;
+		*l->ready_tail = b;
+		l->ready_tail = &b->rnext;
+	}
 }
 
 void vdev__blk_complete(vdev_blk *b, struct blk_slot *s, int64_t result)
 {
 	vdev__blk_done_push(b, s, result);
-	efd_signal(b);
-}
-
-static void efd_drain(vdev_blk *b)
-{
-	uint64_t v;
-
-	if (!b->eng->external_signal && !b->efd_set)
-		return;
-	b->efd_set = false;
-	/* Non-blocking: EAGAIN when nothing was signalled. */
-	if (read(b->efd, &v, sizeof(v)) < 0)
-		return;
+	vdev__blk_loop_signal(b->loop);
 }
 
 /* The in-flight slot of @req, or NULL if @req is not in flight here. */
@@ -81,10 +60,13 @@ static void slot_free(vdev_blk *b, struct blk_slot *s)
 	s->next = b->free;
 	b->free = s;
 	b->inflight--;
+	b->loop->inflight--;
+	if (b->eng->external_signal)
+		b->loop->eng_inflight--;
 }
 
 /* Hand every plugged request to the engine, with one kick. */
-static void flush_plug(vdev_blk *b)
+void vdev__blk_flush_plug(vdev_blk *b)
 {
 	struct blk_slot *s = b->plug_head, *next;
 	bool queued = false;
@@ -111,10 +93,38 @@ static void backend_free(vdev_blk *b)
 {
 	if (b->drv_close)
 		b->drv_close(b);
-	if (b->efd >= 0)
-		close(b->efd);
+	if (b->loop) {
+		vdev__blk_loop_detach(b->loop, b);
+		if (b->own_loop)
+			vdev__blk_loop_destroy(b->loop);
+	}
 	free(b->slots);
 	free(b);
+}
+
+/* Join opts->loop, or make the private loop, and take its engine. */
+static int join_loop(vdev_blk *b, const struct vdev_blk_opts *o)
+{
+	vdev_blk_loop *l = o->loop;
+	bool inl = b->eng == &vdev__blk_inline_ops;
+	int rc;
+
+	if (!l) {
+		rc = vdev__blk_loop_create(b->ctx, inl ? VDEV_BLK_ENGINE_INLINE : o->engine, b->qd,
+					   o->threads, o->path ? o->path : o->driver, true, &l);
+		if (rc)
+			return rc;
+		b->own_loop = true;
+	} else if (!inl && (!l->eng || (o->engine != VDEV_BLK_ENGINE_AUTO &&
+					 o->engine != (uint32_t)l->engine))) {
+		return -ENOTSUP; /* the loop's engine is the one file backends get */
+	}
+	vdev__blk_loop_attach(l, b);
+	if (!inl) {
+		b->eng = l->eng;
+		b->engine = l->engine;
+	}
+	return 0;
 }
 
 static int check_opts(const struct vdev_blk_opts *o)
@@ -145,7 +155,6 @@ int vdev_blk_open(vdev_ctx *ctx, const struct vdev_blk_opts *opts, vdev_blk **ou
 	if (!b)
 		return -ENOMEM;
 	b->ctx = ctx;
-	b->efd = -1;
 	b->file.fd = -1;
 	b->align = 1;
 	b->readonly = o.readonly != 0;
@@ -158,14 +167,9 @@ int vdev_blk_open(vdev_ctx *ctx, const struct vdev_blk_opts *opts, vdev_blk **ou
 		return -ENOMEM;
 	}
 	for (uint32_t i = b->qd; i-- > 0;) {
+		b->slots[i].owner = b;
 		b->slots[i].next = b->free;
 		b->free = &b->slots[i];
-	}
-	b->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (b->efd < 0) {
-		rc = -errno;
-		backend_free(b);
-		return rc;
 	}
 
 	if (!strcmp(o.driver, "memory"))
@@ -176,6 +180,8 @@ int vdev_blk_open(vdev_ctx *ctx, const struct vdev_blk_opts *opts, vdev_blk **ou
 		rc = vdev__blk_file_open(b, &o);
 	else
 		rc = -EINVAL;
+	if (!rc)
+		rc = join_loop(b, &o);
 	if (rc) {
 		backend_free(b);
 		return rc;
@@ -184,15 +190,32 @@ int vdev_blk_open(vdev_ctx *ctx, const struct vdev_blk_opts *opts, vdev_blk **ou
 	return 0;
 }
 
-static void finish_close(vdev_blk *b)
+/*
+ * Wait for @b's own requests only: the other backends' completions stay
+ * on their done lists for the VMM's next loop poll (the event fd is left
+ * readable for them), so closing one LUN never runs another's callbacks.
+ */
+void vdev__blk_finish_close(vdev_blk *b)
 {
+	vdev_blk_loop *l = b->loop;
+
 	b->plug_depth = 0;
-	flush_plug(b);
-	while (b->inflight)
-		vdev_blk_wait(b, -1);
-	if (b->eng && b->eng->fini)
-		b->eng->fini(b);
+	vdev__blk_flush_plug(b);
+	l->in_poll++;
+	while (b->inflight) {
+		vdev__blk_loop_reap(l);
+		if (!vdev__blk_run_done(b) && b->inflight)
+			vdev__blk_loop_sleep(l, -1);
+	}
+	if (b->own_loop) {
+		l->in_poll--;
+		backend_free(b); /* and its loop */
+		return;
+	}
+	if (l->ready_head)
+		vdev__blk_loop_signal(l);
 	backend_free(b);
+	vdev__blk_loop_leave(l); /* closes our callbacks asked for */
 }
 
 void vdev_blk_close(vdev_blk *b)
@@ -204,11 +227,12 @@ void vdev_blk_close(vdev_blk *b)
 	 * From a completion callback: poll is still walking its list, so the
 	 * outermost vdev_blk_poll() finishes the close before it returns.
 	 */
-	if (b->in_poll) {
-		b->close_pending = true;
+	if (b->loop->in_poll) {
+		b->cnext = b->loop->closing;
+		b->loop->closing = b;
 		return;
 	}
-	finish_close(b);
+	vdev__blk_finish_close(b);
 }
 
 int vdev_blk_submit(vdev_blk *b, struct vdev_blk_req *req)
@@ -228,10 +252,15 @@ int vdev_blk_submit(vdev_blk *b, struct vdev_blk_req *req)
 		return -EBUSY; /* already in flight: the caller would get two completions */
 	if (b->inflight >= b->qd || !b->free)
 		return -EAGAIN;
+	if (b->eng->external_signal && b->loop->eng_inflight >= b->loop->qd)
+		return -EAGAIN; /* the shared ring is sized for this many */
 
 	s = b->free;
 	b->free = s->next;
 	b->inflight++;
+	b->loop->inflight++;
+	if (b->eng->external_signal)
+		b->loop->eng_inflight++;
 	s->req = req;
 	s->next = NULL;
 	s->result = 0;
@@ -274,7 +303,7 @@ void vdev_blk_unplug(vdev_blk *b)
 	if (!b || !b->plug_depth)
 		return;
 	if (--b->plug_depth == 0)
-		flush_plug(b);
+		vdev__blk_flush_plug(b);
 }
 
 int vdev_blk_cancel(vdev_blk *b, struct vdev_blk_req *req)
@@ -306,26 +335,14 @@ int vdev_blk_cancel(vdev_blk *b, struct vdev_blk_req *req)
 
 int vdev_blk_event_fd(vdev_blk *b)
 {
-	return b ? b->efd : -EINVAL;
+	return b ? b->loop->efd : -EINVAL;
 }
 
-int vdev_blk_poll(vdev_blk *b)
+int vdev__blk_run_done(vdev_blk *b)
 {
-	struct blk_slot *s;
+	struct blk_slot *s = b->done_head;
 	int n = 0;
 
-	if (!b)
-		return -EINVAL;
-	/* Drain first: a completion arriving after this makes it readable again. */
-	efd_drain(b);
-	b->eng->reap(b);
-	b->in_poll++;
-	/*
-	 * Run only what is ready now: completions that callbacks cause (an
-	 * inline driver's resubmission) wait for the next poll, so a callback
-	 * that always resubmits cannot keep us here forever.
-	 */
-	s = b->done_head;
 	b->done_head = NULL;
 	b->done_tail = &b->done_head;
 	while (s) {
@@ -339,53 +356,17 @@ int vdev_blk_poll(vdev_blk *b)
 		n++;
 		s = next;
 	}
-	if (--b->in_poll == 0 && b->close_pending)
-		finish_close(b); /* a callback closed us; @b is gone after this */
 	return n;
 }
 
-static int64_t now_ms(void)
+int vdev_blk_poll(vdev_blk *b)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return b ? vdev_blk_loop_poll(b->loop) : -EINVAL;
 }
 
 int vdev_blk_wait(vdev_blk *b, int timeout_ms)
 {
-	int64_t deadline = 0;
-	int n;
-
-	if (!b)
-		return -EINVAL;
-	n = vdev_blk_poll(b);
-	if (n)
-		return n;
-	if (!b->inflight)
-		return 0; /* nothing can complete: do not sleep forever */
-	/* Like the kernel flushing a plug before it sleeps: plugged requests cannot finish. */
-	flush_plug(b);
-	if (timeout_ms > 0)
-		deadline = now_ms() + timeout_ms;
-	for (;;) {
-		struct pollfd pfd = { .fd = b->efd, .events = POLLIN };
-		int left = timeout_ms;
-
-		if (timeout_ms > 0) {
-			int64_t d = deadline - now_ms();
-
-			left = d > 0 ? (int)d : 0;
-		}
-		/* EINTR and spurious wake-ups just go round again. */
-		if (poll(&pfd, 1, left) < 0 && errno != EINTR)
-			return -errno;
-		n = vdev_blk_poll(b);
-		if (n || !b->inflight)
-			return n;
-		if (timeout_ms == 0 || (timeout_ms > 0 && now_ms() >= deadline))
-			return -ETIMEDOUT;
-	}
+	return b ? vdev_blk_loop_wait(b->loop, timeout_ms) : -EINVAL;
 }
 
 uint64_t vdev_blk_size(const vdev_blk *b)

@@ -13,14 +13,11 @@
  * the memory and offset alignments), else 512. The kernel still has the
  * last word: a request it refuses completes with -EINVAL.
  *
- * Engine: io_uring when asked for, or for AUTO when a ring can be set up
- * here with every opcode we use (seccomp, a disabled io_uring or an old
- * kernel make it fail); otherwise the thread pool. Logged at INFO.
+ * Engine: the loop's (blk_loop.c picks it), private or shared.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
-#include <stdio.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -100,39 +97,6 @@ static int file_inspect(struct blk_file *f)
 	return 0;
 }
 
-static int pick_engine(vdev_blk *b, const struct vdev_blk_opts *o, const char *path)
-{
-	unsigned int threads = o->threads ? o->threads : BLK_DEFAULT_THREADS;
-	char why[128] = "";
-	int rc;
-
-	if (o->engine == VDEV_BLK_ENGINE_INLINE)
-		return -ENOTSUP;
-	if (o->engine != VDEV_BLK_ENGINE_THREADS) {
-		rc = vdev__blk_uring_start(b, why, sizeof(why));
-		if (!rc) {
-			vdev_log(b->ctx, VDEV_LOG_INFO, "blk: %s: engine io_uring", path);
-			return 0;
-		}
-		if (o->engine == VDEV_BLK_ENGINE_IO_URING) {
-			vdev_log(b->ctx, VDEV_LOG_WARN, "blk: %s: io_uring unavailable (%s)",
-				 path, why);
-			return -ENOTSUP;
-		}
-	}
-	rc = vdev__blk_threads_start(b, threads);
-	if (rc)
-		return rc;
-	if (o->engine == VDEV_BLK_ENGINE_THREADS)
-		vdev_log(b->ctx, VDEV_LOG_INFO, "blk: %s: engine threads (%u workers, as asked)",
-			 path, threads);
-	else
-		vdev_log(b->ctx, VDEV_LOG_INFO,
-			 "blk: %s: engine threads (%u workers): io_uring unavailable (%s)",
-			 path, threads, why);
-	return 0;
-}
-
 int vdev__blk_file_open(vdev_blk *b, const struct vdev_blk_opts *o)
 {
 	struct blk_file *f = &b->file;
@@ -162,5 +126,5 @@ int vdev__blk_file_open(vdev_blk *b, const struct vdev_blk_opts *o)
 		return -ENOMEM;
 	f->zeroes = z;
 	f->zeroes_len = BLK_ZEROES_LEN;
-	return pick_engine(b, o, o->path);
+	return 0; /* the engine is the loop's (blk.c) */
 }

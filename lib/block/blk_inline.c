@@ -18,6 +18,11 @@ static void inline_nop(vdev_blk *b)
 	(void)b;
 }
 
+static void inline_loop_nop(vdev_blk_loop *l)
+{
+	(void)l;
+}
+
 static void inline_cancel(vdev_blk *b, struct blk_slot *s)
 {
 	(void)b;
@@ -30,6 +35,6 @@ const struct blk_engine_ops vdev__blk_inline_ops = {
 	.queue = inline_queue,
 	.kick = inline_nop,
 	.cancel = inline_cancel,
-	.reap = inline_nop,
-	.fini = inline_nop,
+	.reap = inline_loop_nop,
+	.fini = inline_loop_nop,
 };

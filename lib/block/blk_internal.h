@@ -8,9 +8,11 @@
  * Life of a request: vdev_blk_submit() validates it, takes a free slot
  * (req->internal[0] points at it) and either parks it on the plug list or
  * hands it to the engine (queue + kick). The engine finishes it on the host
- * and the slot lands on the done list, from which vdev_blk_poll() runs the
- * callback on the backend's thread, after freeing the slot (so a callback
- * may resubmit its own request).
+ * and the slot lands on the done list (the backend joins its loop's ready
+ * list), from which vdev_blk_loop_poll() runs the callback on the loop's
+ * thread, after freeing the slot (so a callback may resubmit its own
+ * request). Every backend has a loop (blk_loop.c): a private one unless
+ * opened on a shared one.
  */
 #ifndef VDEV_BLOCK_BLK_INTERNAL_H
 #define VDEV_BLOCK_BLK_INTERNAL_H
@@ -38,6 +40,7 @@ enum blk_where {
 /* One request in flight. An array of queue_depth of them per backend. */
 struct blk_slot {
 	struct vdev_blk_req *req;
+	vdev_blk *owner;        /* set at open; engines shared by a loop find the backend here */
 	/*
 	 * Free, plug and done lists (backend thread), or the thread pool's
 	 * queues (under the pool lock): a slot is on one list at a time.
@@ -71,10 +74,35 @@ struct blk_engine_ops {
 	void (*kick)(vdev_blk *b);
 	/* Best-effort cancel of a queued slot; see vdev_blk_cancel(). */
 	void (*cancel)(vdev_blk *b, struct blk_slot *s);
-	/* Move finished host requests to the done list. Never blocks. */
-	void (*reap)(vdev_blk *b);
-	/* Release the engine; nothing is in flight any more. */
-	void (*fini)(vdev_blk *b);};
+	/* Loop thread: move finished host requests to their backends' done lists. */
+	void (*reap)(vdev_blk_loop *l);
+	/* Release the loop's engine; nothing is in flight any more. */
+	void (*fini)(vdev_blk_loop *l);
+};
+
+/*
+ * A completion channel: one event fd, and for file backends one engine (a
+ * ring or a pool), shared by every backend attached to it. A backend
+ * opened without opts->loop owns a private one (owned). Loop thread only,
+ * except what the engines' threads write (the event fd, the pool lists).
+ */
+struct vdev_blk_loop {
+	vdev_ctx *ctx;
+	int efd;
+	bool efd_set;           /* we wrote efd and no reap has read it since */
+	bool owned;             /* a backend's private channel, freed with it */
+	enum vdev_blk_engine engine;            /* file backends' engine */
+	const struct blk_engine_ops *eng;       /* NULL: inline backends only */
+	void *eng_priv;         /* struct blk_uring or struct blk_pool */
+	uint32_t qd;            /* engine requests in flight, all backends together */
+	unsigned int eng_inflight;
+	unsigned int inflight;  /* every backend's requests */
+	unsigned int nbackends;
+	unsigned int in_poll;   /* delivering completions (callbacks may poll or close) */
+	vdev_blk *ready_head, **ready_tail;     /* backends with a non-empty done list */
+	vdev_blk *closing;      /* closed from a callback: finished when delivery ends */
+	vdev_blk *all;          /* every attached backend (doubly linked) */
+};
 
 /* Test-only fault switches for the file driver (struct blk_file.quirks). */
 #define BLK_QUIRK_NO_FALLOCATE (1u << 0)  /* fallocate() fails with EOPNOTSUPP */
@@ -97,14 +125,15 @@ struct vdev_blk {
 	vdev_ctx *ctx;
 	const struct blk_engine_ops *eng;
 	enum vdev_blk_engine engine;
-	void *eng_priv;
-	int efd;
-	bool efd_set;           /* we wrote efd and poll has not read it since */
+	vdev_blk_loop *loop;    /* never NULL once open */
+	bool own_loop;          /* loop is private: freed with the backend */
+	bool ready;             /* on loop->ready_head's list */
+	vdev_blk *rnext;        /* loop's ready list */
+	vdev_blk *cnext;        /* loop's closing list */
+	vdev_blk *anext, **aprev; /* loop's list of all backends */
 	bool readonly;
 	bool direct;
 	bool closing;
-	bool close_pending;     /* closed from a callback: finish when poll returns */
-	unsigned int in_poll;   /* vdev_blk_poll() nesting (callbacks may poll) */
 	unsigned int plug_depth;
 	uint64_t size;
 	uint32_t align;         /* power of two */
@@ -128,6 +157,26 @@ struct vdev_blk {
 void vdev__blk_done_push(vdev_blk *b, struct blk_slot *s, int64_t result);
 /* Put @s on the done list and make the event fd readable. */
 void vdev__blk_complete(vdev_blk *b, struct blk_slot *s, int64_t result);
+/* Run @b's done list now; @return how many ran. */
+int vdev__blk_run_done(vdev_blk *b);
+/* Start every plugged request of @b. */
+void vdev__blk_flush_plug(vdev_blk *b);
+/* Finish a close that a callback asked for (frees @b). */
+void vdev__blk_finish_close(vdev_blk *b);
+
+/* blk_loop.c: the loop's side. */
+int vdev__blk_loop_create(vdev_ctx *ctx, uint32_t engine, uint32_t qd, uint32_t threads,
+			  const char *name, bool owned, vdev_blk_loop **out);
+void vdev__blk_loop_destroy(vdev_blk_loop *l);
+void vdev__blk_loop_signal(vdev_blk_loop *l);
+/* Read the event fd and move the engine's finished requests to done lists. */
+void vdev__blk_loop_reap(vdev_blk_loop *l);
+/* Sleep until the event fd is readable or @timeout_ms passes. */
+int vdev__blk_loop_sleep(vdev_blk_loop *l, int timeout_ms);
+/* End of a delivery: the outermost one finishes closes callbacks asked for. */
+void vdev__blk_loop_leave(vdev_blk_loop *l);
+void vdev__blk_loop_attach(vdev_blk_loop *l, vdev_blk *b);
+void vdev__blk_loop_detach(vdev_blk_loop *l, vdev_blk *b);
 
 /* blk_validate.c: the submit-time checks; 0 or a negative errno. */
 int vdev__blk_validate(const vdev_blk *b, const struct vdev_blk_req *req, uint64_t *len);
@@ -147,11 +196,11 @@ extern const struct blk_engine_ops vdev__blk_inline_ops;
 /* blk_file_io.c: run one file request synchronously (worker threads). */
 int64_t vdev__blk_file_exec(const struct blk_file *f, const struct vdev_blk_req *req);
 
-/* blk_uring.c: set up the io_uring engine; on failure @why says why. */
-int vdev__blk_uring_start(vdev_blk *b, char *why, size_t why_len);
+/* blk_uring.c: set up the loop's io_uring engine; on failure @why says why. */
+int vdev__blk_uring_start(vdev_blk_loop *l, char *why, size_t why_len);
 
 /* blk_threads.c: the thread-pool engine, and the pool it runs on. */
-int vdev__blk_threads_start(vdev_blk *b, unsigned int nthreads);
+int vdev__blk_threads_start(vdev_blk_loop *l, unsigned int nthreads);
 
 enum blk_pstate {
 	BLK_P_QUEUED = 1,   /* waiting for a worker */
@@ -161,18 +210,18 @@ enum blk_pstate {
 
 struct blk_pool;
 /*
- * A fixed set of workers running vdev__blk_file_exec() on @f and writing
- * @efd when completions wait. @return NULL with *err set on failure.
+ * A fixed set of workers running vdev__blk_file_exec() on each slot's
+ * owner's file and writing @efd when completions wait. @return NULL with
+ * *err set on failure.
  */
-struct blk_pool *vdev__blk_pool_new(const struct blk_file *f, int efd, unsigned int nthreads,
-				    int *err);
+struct blk_pool *vdev__blk_pool_new(int efd, unsigned int nthreads, int *err);
 /* Backend thread: queue @s (started at the next kick). */
 void vdev__blk_pool_queue(struct blk_pool *p, struct blk_slot *s);
 void vdev__blk_pool_kick(struct blk_pool *p);
 /* Backend thread: true if @s had not started and is now withdrawn. */
 bool vdev__blk_pool_cancel(struct blk_pool *p, struct blk_slot *s);
-/* Backend thread: move finished slots to @b's done list. */
-void vdev__blk_pool_reap(struct blk_pool *p, vdev_blk *b);
+/* Loop thread: move finished slots to their owners' done lists. */
+void vdev__blk_pool_reap(struct blk_pool *p);
 /* Test hook: while paused, workers start nothing new. */
 void vdev__blk_pool_pause(struct blk_pool *p, bool paused);
 /* Stop and join the workers (nothing may be queued). NULL is a no-op. */

@@ -22,7 +22,6 @@
 #include "block/blk_internal.h"
 
 struct blk_pool {
-	const struct blk_file *file;
 	int efd;
 	pthread_mutex_t lock;
 	pthread_cond_t work;
@@ -60,7 +59,7 @@ static void *pool_worker(void *arg)
 		s->pstate = BLK_P_RUNNING;
 		pthread_mutex_unlock(&p->lock);
 
-		res = vdev__blk_file_exec(p->file, s->req);
+		res = vdev__blk_file_exec(&s->owner->file, s->req);
 
 		pthread_mutex_lock(&p->lock);
 		s->result = res;
@@ -97,8 +96,7 @@ void vdev__blk_pool_free(struct blk_pool *p)
 	free(p);
 }
 
-struct blk_pool *vdev__blk_pool_new(const struct blk_file *f, int efd, unsigned int nthreads,
-				    int *err)
+struct blk_pool *vdev__blk_pool_new(int efd, unsigned int nthreads, int *err)
 {
 	struct blk_pool *p = calloc(1, sizeof(*p) + nthreads * sizeof(pthread_t));
 	int rc;
@@ -107,7 +105,6 @@ struct blk_pool *vdev__blk_pool_new(const struct blk_file *f, int efd, unsigned 
 		*err = -ENOMEM;
 		return NULL;
 	}
-	p->file = f;
 	p->efd = efd;
 	p->q_tail = &p->q_head;
 	p->c_tail = &p->c_head;
@@ -191,7 +188,7 @@ bool vdev__blk_pool_cancel(struct blk_pool *p, struct blk_slot *s)
 	return withdrawn;
 }
 
-void vdev__blk_pool_reap(struct blk_pool *p, vdev_blk *b)
+void vdev__blk_pool_reap(struct blk_pool *p)
 {
 	struct blk_slot *s;
 
@@ -203,7 +200,7 @@ void vdev__blk_pool_reap(struct blk_pool *p, vdev_blk *b)
 	while (s) {
 		struct blk_slot *next = s->next;
 
-		vdev__blk_done_push(b, s, s->result);
+		vdev__blk_done_push(s->owner, s, s->result);
 		s = next;
 	}
 }
@@ -220,30 +217,30 @@ void vdev__blk_pool_pause(struct blk_pool *p, bool paused)
 
 static int threads_queue(vdev_blk *b, struct blk_slot *s)
 {
-	vdev__blk_pool_queue(b->eng_priv, s);
+	vdev__blk_pool_queue(b->loop->eng_priv, s);
 	return 0;
 }
 
 static void threads_kick(vdev_blk *b)
 {
-	vdev__blk_pool_kick(b->eng_priv);
+	vdev__blk_pool_kick(b->loop->eng_priv);
 }
 
 static void threads_cancel(vdev_blk *b, struct blk_slot *s)
 {
-	if (vdev__blk_pool_cancel(b->eng_priv, s))
+	if (vdev__blk_pool_cancel(b->loop->eng_priv, s))
 		vdev__blk_complete(b, s, -ECANCELED);
 }
 
-static void threads_reap(vdev_blk *b)
+static void threads_reap(vdev_blk_loop *l)
 {
-	vdev__blk_pool_reap(b->eng_priv, b);
+	vdev__blk_pool_reap(l->eng_priv);
 }
 
-static void threads_fini(vdev_blk *b)
+static void threads_fini(vdev_blk_loop *l)
 {
-	vdev__blk_pool_free(b->eng_priv);
-	b->eng_priv = NULL;
+	vdev__blk_pool_free(l->eng_priv);
+	l->eng_priv = NULL;
 }
 
 static const struct blk_engine_ops threads_ops = {
@@ -256,20 +253,20 @@ static const struct blk_engine_ops threads_ops = {
 	.fini = threads_fini,
 };
 
-int vdev__blk_threads_start(vdev_blk *b, unsigned int nthreads)
+int vdev__blk_threads_start(vdev_blk_loop *l, unsigned int nthreads)
 {
 	int err = 0;
-	struct blk_pool *p = vdev__blk_pool_new(&b->file, b->efd, nthreads, &err);
+	struct blk_pool *p = vdev__blk_pool_new(l->efd, nthreads, &err);
 
 	if (!p)
 		return err;
-	b->eng_priv = p;
-	b->eng = &threads_ops;
-	b->engine = VDEV_BLK_ENGINE_THREADS;
+	l->eng_priv = p;
+	l->eng = &threads_ops;
+	l->engine = VDEV_BLK_ENGINE_THREADS;
 	return 0;
 }
 
 struct blk_pool *vdev__blk_threads_pool(vdev_blk *b)
 {
-	return b->engine == VDEV_BLK_ENGINE_THREADS ? b->eng_priv : NULL;
+	return b->engine == VDEV_BLK_ENGINE_THREADS ? b->loop->eng_priv : NULL;
 }

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The io_uring engine (liburing). One ring per backend, its event fd
- * registered (io_uring_register_eventfd) so the kernel makes the backend's
- * fd readable whenever it posts a completion. The ring is only touched on
- * the backend's thread: queue() prepares SQEs, kick() submits them with
+ * The io_uring engine (liburing). One ring per loop (shared by its file
+ * backends; a CQE finds its backend through the slot's owner), the loop's
+ * event fd registered (io_uring_register_eventfd) so the kernel makes it
+ * readable whenever it posts a completion. The ring is only touched on
+ * the loop's thread: queue() prepares SQEs, kick() submits them with
  * one io_uring_submit() (so an unplug of a batch is one system call), and
  * vdev_blk_poll() reaps the CQ.
  *
@@ -69,7 +70,7 @@ struct blk_uring {
 
 static void uring_kick(vdev_blk *b)
 {
-	struct blk_uring *u = b->eng_priv;
+	struct blk_uring *u = b->loop->eng_priv;
 
 	if (u->helper)
 		vdev__blk_pool_kick(u->helper);
@@ -85,7 +86,7 @@ static void uring_kick(vdev_blk *b)
 
 static struct io_uring_sqe *get_sqe(vdev_blk *b)
 {
-	struct blk_uring *u = b->eng_priv;
+	struct blk_uring *u = b->loop->eng_priv;
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
 
 	if (!sqe) {
@@ -116,11 +117,11 @@ static bool needs_helper(const vdev_blk *b, const struct blk_slot *s)
 
 static int to_helper(vdev_blk *b, struct blk_slot *s)
 {
-	struct blk_uring *u = b->eng_priv;
+	struct blk_uring *u = b->loop->eng_priv;
 	int err = 0;
 
 	if (!u->helper) {
-		u->helper = vdev__blk_pool_new(&b->file, b->efd, 1, &err);
+		u->helper = vdev__blk_pool_new(b->loop->efd, 1, &err);
 		if (!u->helper)
 			return err;
 	}
@@ -202,7 +203,7 @@ static int uring_queue(vdev_blk *b, struct blk_slot *s)
 
 static void uring_cancel(vdev_blk *b, struct blk_slot *s)
 {
-	struct blk_uring *u = b->eng_priv;
+	struct blk_uring *u = b->loop->eng_priv;
 	struct io_uring_sqe *sqe;
 
 	if (s->helper) {
@@ -276,9 +277,17 @@ static void handle(vdev_blk *b, struct blk_slot *s, int res)
 	vdev__blk_done_push(b, s, result);
 }
 
-static void uring_reap(vdev_blk *b)
+static void ring_submit(struct blk_uring *u)
 {
-	struct blk_uring *u = b->eng_priv;
+	if (!io_uring_sq_ready(&u->ring))
+		return;
+	u->submit_calls++;
+	io_uring_submit(&u->ring);
+}
+
+static void uring_reap(vdev_blk_loop *l)
+{
+	struct blk_uring *u = l->eng_priv;
 	struct io_uring_cqe *cqe;
 	unsigned int head, n = 0;
 
@@ -287,25 +296,27 @@ static void uring_reap(vdev_blk *b)
 
 		n++;
 		if (s)
-			handle(b, s, cqe->res);
+			handle(s->owner, s, cqe->res);
 	}
 	io_uring_cq_advance(&u->ring, n);
-	if (u->helper)
-		vdev__blk_pool_reap(u->helper, b);
+	if (u->helper) {
+		vdev__blk_pool_reap(u->helper);
+		vdev__blk_pool_kick(u->helper);
+	}
 	/* Resubmissions, and SQEs a failed submit left behind. */
-	uring_kick(b);
+	ring_submit(u);
 }
 
-static void uring_fini(vdev_blk *b)
+static void uring_fini(vdev_blk_loop *l)
 {
-	struct blk_uring *u = b->eng_priv;
+	struct blk_uring *u = l->eng_priv;
 
 	if (!u)
 		return;
 	vdev__blk_pool_free(u->helper);
 	io_uring_queue_exit(&u->ring);
 	free(u);
-	b->eng_priv = NULL;
+	l->eng_priv = NULL;
 }
 
 static const struct blk_engine_ops uring_ops = {
@@ -349,7 +360,7 @@ static const char *missing_op(struct io_uring *ring)
 	return missing;
 }
 
-int vdev__blk_uring_start(vdev_blk *b, char *why, size_t why_len)
+int vdev__blk_uring_start(vdev_blk_loop *l, char *why, size_t why_len)
 {
 	struct io_uring_params params;
 	struct blk_uring *u = calloc(1, sizeof(*u));
@@ -361,7 +372,7 @@ int vdev__blk_uring_start(vdev_blk *b, char *why, size_t why_len)
 		snprintf(why, why_len, "out of memory");
 		return -ENOMEM;
 	}
-	while (entries < b->qd)
+	while (entries < l->qd)
 		entries <<= 1;
 	memset(&params, 0, sizeof(params));
 	params.flags = IORING_SETUP_CQSIZE;
@@ -378,7 +389,7 @@ int vdev__blk_uring_start(vdev_blk *b, char *why, size_t why_len)
 			 "the kernel cannot list its io_uring opcodes", missing);
 		rc = -ENOTSUP;
 	} else {
-		rc = io_uring_register_eventfd(&u->ring, b->efd);
+		rc = io_uring_register_eventfd(&u->ring, l->efd);
 		if (rc < 0)
 			snprintf(why, why_len, "io_uring_register_eventfd: %s", vdev_strerror(rc));
 	}
@@ -387,22 +398,22 @@ int vdev__blk_uring_start(vdev_blk *b, char *why, size_t why_len)
 		free(u);
 		return rc;
 	}
-	b->eng_priv = u;
-	b->eng = &uring_ops;
-	b->engine = VDEV_BLK_ENGINE_IO_URING;
+	l->eng_priv = u;
+	l->eng = &uring_ops;
+	l->engine = VDEV_BLK_ENGINE_IO_URING;
 	return 0;
 }
 
 unsigned long vdev__blk_uring_submit_calls(const vdev_blk *b)
 {
-	const struct blk_uring *u = b->eng_priv;
+	const struct blk_uring *u = b->loop->eng_priv;
 
 	return b->engine == VDEV_BLK_ENGINE_IO_URING ? u->submit_calls : 0;
 }
 
 struct blk_pool *vdev__blk_uring_helper(vdev_blk *b)
 {
-	struct blk_uring *u = b->eng_priv;
+	struct blk_uring *u = b->loop->eng_priv;
 
 	return b->engine == VDEV_BLK_ENGINE_IO_URING ? u->helper : NULL;
 }

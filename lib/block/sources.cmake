@@ -3,6 +3,7 @@ list(APPEND VDEV_SOURCES
   lib/block/blk.c
   lib/block/blk_validate.c
   lib/block/blk_inline.c
+  lib/block/blk_loop.c
   lib/block/blk_memory.c
   lib/block/blk_null.c
   lib/block/blk_file.c
