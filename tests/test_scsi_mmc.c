@@ -136,6 +136,19 @@ static void test_empty_drive(void **state)
 	assert_int_equal(q->in[1], 0x80);   /* RMB */
 	assert_memory_equal(q->in + 16, "VIRTUAL-CDROM   ", 16);
 	sreq_free(q);
+	/* VPD: a CD-ROM lists 00h/80h/83h only; the SBC block-device pages are refused. */
+	{
+		static const uint8_t want[] = { 0x00, 0x80, 0x83 };
+		uint8_t vpd0[6] = { 0x12, 1, 0x00, 0, 64, 0 }, vpdb0[6] = { 0x12, 1, 0xb0, 0, 64, 0 };
+
+		q = st_cmd(s, 0, 0, vpd0, 6, NULL, 0, 64);
+		st_expect_good(q);
+		assert_int_equal(q->in[0], 0x05);
+		assert_int_equal(st_get_be(q->in + 2, 2), sizeof(want));
+		assert_memory_equal(q->in + 4, want, sizeof(want));
+		sreq_free(q);
+		st_cmd_sense(s, 0, 0, vpdb0, 6, VDEV_SCSI_SK_ILLEGAL_REQUEST, 0x24, 0x00);
+	}
 	st_cmd_sense(s, 0, 0, tur, 6, VDEV_SCSI_SK_UNIT_ATTENTION, 0x29, 0x00);
 	/* Empty, tray closed: 3Ah/01h everywhere a medium is needed. */
 	st_cmd_sense(s, 0, 0, tur, 6, VDEV_SCSI_SK_NOT_READY, 0x3a, 0x01);

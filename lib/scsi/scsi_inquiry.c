@@ -144,11 +144,19 @@ static void vpd(struct vdev__scsi_task *t, uint8_t page, uint16_t alloc)
 	}
 	b[0] = l->type;
 	b[1] = page;
+	/* The block-device pages (SBC-4 §6.6) are for disks only: a CD-ROM lists 00h/80h/83h. */
+	if (page >= 0xb0 && l->type == VDEV_SCSI_LUN_CDROM) {
+		vdev__scsi_bad_cdb(t, 2, 7);
+		return;
+	}
 	switch (page) {
-	case 0x00:
-		memcpy(b + 4, vpd_list, sizeof(vpd_list));
-		n = 4 + sizeof(vpd_list);
+	case 0x00: {
+		size_t npages = l->type == VDEV_SCSI_LUN_CDROM ? 3 : sizeof(vpd_list);
+
+		memcpy(b + 4, vpd_list, npages);
+		n = 4 + npages;
 		break;
+	}
 	case 0x80: {
 		char serial[80];
 		size_t slen = serial_of(l, serial, sizeof(serial));
