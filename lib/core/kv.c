@@ -197,7 +197,8 @@ static int apply_items(vdev_ctx *ctx, const struct vdev_device_type *t, char *cu
 			rc = -EINVAL;
 		} else if (vdev__opt_parse(opt, value ? value : "on", opts)) {
 			vdev_log(ctx, VDEV_LOG_ERROR,
-				 "%s: option '%s': invalid value '%s' (%s)", t->name, item, value,
+				 "%s: option '%s': invalid value '%s' (%s)", t->name, item,
+				 value ? value : "",
 				 opt->help ? opt->help : "see the device's documentation");
 			rc = -EINVAL;
 		}
