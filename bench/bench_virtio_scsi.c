@@ -10,8 +10,9 @@
  * response, 4 KiB data-in; random 4 KiB-aligned LBAs on a 1 GiB disk) and
  * publishes them; the device side is the doorbell (vdev_virtio_kick(),
  * as a VMM's ioeventfd handler calls it: pop, parse, submit) and one
- * vdev_blk_poll() of the backend (completions: response, push, flush and
- * the MSI-X interrupt, suppressed by EVENT_IDX after the first); the
+ * vdev_blk_poll() of the backend (completions: response, push) then the
+ * library timers (one flush and the MSI-X interrupt for the batch, as the
+ * VMM's loop runs vdev_timers_run() after polling); the
  * driver collects the used buffers, checks each response and re-arms its
  * interrupt for the next used buffer, as Linux does.
  *
@@ -29,6 +30,7 @@
 
 #include <vdev/block.h>
 #include <vdev/scsi.h>
+#include <vdev/timer.h>
 #include <vdev/vdev.h>
 #include <vdev/virtio.h>
 #include <vdev/virtio_scsi.h>
@@ -144,6 +146,7 @@ static __attribute__((noinline)) int device_side(struct bench *b, unsigned int n
 			return -EPROTO;
 		done += k;
 	}
+	vdev_timers_run(b->ctx);
 	return 0;
 }
 
@@ -240,6 +243,7 @@ static int clear_ua(struct bench *b)
 		vdev_virtio_kick(b->vd, 2);
 		while (vdev_blk_poll(b->blk) > 0)
 			;
+		vdev_timers_run(b->ctx);
 		memcpy(h + 19, save, 10);
 		if (vdrv_get_used(&b->vq[2], &u) != 1)
 			return -EIO;

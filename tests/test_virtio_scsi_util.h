@@ -21,6 +21,7 @@
 
 #include <vdev/block.h>
 #include <vdev/scsi.h>
+#include <vdev/timer.h>
 #include <vdev/virtio.h>
 #include <vdev/virtio_scsi.h>
 
@@ -302,8 +303,8 @@ static VT_UNUSED void vt_forget_blk(struct vt *t, vdev_blk *b)
 	}
 }
 
-/* Run backend completions until none is left. @return how many ran. */
-static VT_UNUSED int vt_poll(struct vt *t)
+/* Run backend completions until none is left, without running the timers. */
+static VT_UNUSED int vt_poll_backends(struct vt *t)
 {
 	int total = 0, n;
 
@@ -317,6 +318,19 @@ static VT_UNUSED int vt_poll(struct vt *t)
 		}
 		total += n;
 	} while (n);
+	return total;
+}
+
+/*
+ * Run backend completions until none is left, then the library timers, as
+ * a VMM must (the device publishes completions of a poll from a timer).
+ * @return how many completions ran.
+ */
+static VT_UNUSED int vt_poll(struct vt *t)
+{
+	int total = vt_poll_backends(t);
+
+	assert_true(vdev_timers_run(t->mv.ctx) >= 0);
 	return total;
 }
 
@@ -367,8 +381,8 @@ static VT_UNUSED uint64_t vt_add(struct vt *t, int q, const struct vdrv_seg *seg
 	return tk;
 }
 
-/* Lay a command out (§5.6.6.1) on request queue index @q (2..) and kick. */
-static VT_UNUSED uint64_t vt_submit(struct vt *t, int q, const struct vt_cmd *c)
+/* Lay a command out (§5.6.6.1) on request queue index @q (2..); kick if @kick. */
+static VT_UNUSED uint64_t vt_submit_ex(struct vt *t, int q, const struct vt_cmd *c, int kick)
 {
 	struct vdrv_seg s[256];
 	uint32_t hl = 19 + t->cdb_size, rl = 12 + t->sense_size;
@@ -391,7 +405,13 @@ static VT_UNUSED uint64_t vt_submit(struct vt *t, int q, const struct vt_cmd *c)
 		din = vt_alloc(t, c->din_len, 0xdd);
 		n = vt_segs(s, n, din, c->din_len, 1, c->split);
 	}
-	return vt_add(t, q, s, n, c->flags, r, rl, din, c->din_len, 1);
+	return vt_add(t, q, s, n, c->flags, r, rl, din, c->din_len, kick);
+}
+
+/* Lay a command out (§5.6.6.1) on request queue index @q (2..) and kick. */
+static VT_UNUSED uint64_t vt_submit(struct vt *t, int q, const struct vt_cmd *c)
+{
+	return vt_submit_ex(t, q, c, 1);
 }
 
 /* Collect one used buffer of queue @q (0 if none). */

@@ -19,8 +19,14 @@
  *
  * The guest's commands are handed to the bus (vdev/scsi.h) and complete
  * when the VMM polls the LUNs' block backends (vdev_blk_poll(), on the
- * device thread): the completion writes the response and sends the
- * used-buffer interrupt from inside that poll. LUNs added or removed at
+ * device thread): the completion writes the response and pushes the
+ * buffer, and the device arms a library timer due at once that publishes
+ * every completion of the poll together (one used-index update and at most
+ * one interrupt per queue). So the VMM must run the library timers
+ * (vdev_timers_run(), vdev/timer.h) after polling block backends, or the
+ * guest never sees those completions; it must run them anyway for
+ * post-load resubmission (below). Commands that complete while the device
+ * handles a kick are published at the end of that kick. LUNs added or removed at
  * run time, and capacity changes, are reported to the guest on the event
  * queue when it negotiated VIRTIO_SCSI_F_HOTPLUG / VIRTIO_SCSI_F_CHANGE.
  *

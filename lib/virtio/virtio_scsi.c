@@ -17,8 +17,14 @@
  * Completion: the bus calls vs_req_done() (inside vdev_scsi_submit() for
  * commands without I/O, else from the VMM's vdev_blk_poll()), which writes
  * the response and pushes the buffer. Inside the device's own loops
- * (a kick, a TMF, a resume) the used rings are flushed once at the end;
- * a completion arriving from a backend poll flushes at once.
+ * (a kick, a TMF, a resume) the used rings are flushed once at the end.
+ * A completion arriving from a backend poll only marks its queue and arms
+ * a timer due at once ("flush"): a burst of completions from one poll is
+ * published with one used-index write and at most one interrupt per queue
+ * when the VMM runs the timers after polling. A reset or a load forgets the
+ * marks (the engine drops or carries the staged entries); a save needs no
+ * flush: the engine saves the staged entries (used_idx != used_flushed) and
+ * the destination's resume timer publishes them (vdev_vq_reap() flushes).
  *
  * Slot states: FREE; ACTIVE (at the bus); PARKED (popped, not at the bus:
  * the bus aborted it while the device was "quiet" — a reset or a load —
@@ -158,7 +164,7 @@ struct vs_queue {
 	struct vs_req *slots;       /* [qsize] */
 	struct iovec *iov;          /* [qsize][2 * iov_cap] */
 	uint32_t free_head;         /* UINT32_MAX: none */
-	bool need_flush;            /* pushed inside a batch, not flushed yet */
+	bool need_flush;            /* pushed, not flushed yet (a batch or the flush timer) */
 };
 
 /* A request handled synchronously (control, event, oversized) and its iovecs. */
@@ -173,6 +179,7 @@ struct vs {
 	vdev_pci_func *f;           /* virtio-scsi-pci only */
 	vdev_scsi_bus *bus;
 	vdev_timer *resume;
+	vdev_timer *flush;          /* publishes completions from backend polls */
 	uint32_t nreq;              /* request queues */
 	uint32_t qsize, seg_max, max_sectors, cmd_per_lun;
 	uint32_t iov_cap;           /* engine iovecs per slot */
@@ -351,6 +358,7 @@ static void vs_lun_encode(uint8_t *l, uint16_t target, uint16_t lun)
 
 static void vs_flush_pending(struct vs *s)
 {
+	vdev_timer_disarm(s->flush);
 	if (!s->npending)
 		return;
 	for (uint32_t i = 0; i < s->nreq && s->npending; i++) {
@@ -363,6 +371,13 @@ static void vs_flush_pending(struct vs *s)
 		}
 	}
 	s->npending = 0;
+}
+
+/* The flush timer: publish what backend polls completed since it was armed. */
+static void vs_flush_timer(vdev_timer *timer, void *opaque)
+{
+	(void)timer;
+	vs_flush_pending(opaque);
 }
 
 static void vs_batch_begin(struct vs *s)
@@ -422,7 +437,10 @@ static void vs_write_resp(const struct vdev_vq_req *req, uint64_t resp_size, uin
 		iov_write(in, req->in_num, n, NULL, resp_size - n);
 }
 
-/* Push @req with @written bytes; flush now, or at the end of the current batch. */
+/*
+ * Push @req with @written bytes; flush at the end of the current batch or,
+ * outside one (a backend poll), from the flush timer.
+ */
 static void vs_push(struct vs *s, struct vs_queue *q, const struct vdev_vq_req *req,
 		    uint64_t written)
 {
@@ -433,12 +451,12 @@ static void vs_push(struct vs *s, struct vs_queue *q, const struct vdev_vq_req *
 			    vdev_strerror(rc));
 		return;
 	}
-	if (!s->batch) {
-		vdev_vq_flush(q->vq);
-	} else if (!q->need_flush) {
+	if (!q->need_flush) {
 		q->need_flush = true;
 		s->npending++;
 	}
+	if (!s->batch && !vdev_timer_is_armed(s->flush))
+		vdev_timer_arm(s->flush, vdev_now_ns(s->ctx));
 }
 
 /* Answer a request the bus never saw: a bare response if it fits, else 0 bytes. */
@@ -982,6 +1000,7 @@ static void vs_drop_parked(struct vs *s)
 				vs_slot_put(q, &q->slots[k]);
 	}
 	s->npending = 0;
+	vdev_timer_disarm(s->flush);
 }
 
 /* Device reset: abort everything, write nothing to the guest, drop every iovec. */
@@ -1104,6 +1123,7 @@ static void vs_free(struct vs *s)
 		vdev_scsi_bus_free(s->bus);
 	}
 	vdev_timer_free(s->resume);
+	vdev_timer_free(s->flush);
 	vdev_virtio_free(s->vd);
 	if (s->rq) {
 		for (uint32_t i = 0; i < s->nreq; i++) {
@@ -1226,6 +1246,8 @@ static int vs_create(vdev_device *dev, const void *opts, uint32_t transport)
 	ops.queue_max_size = s->qsize;
 	rc = vdev_timer_new(s->ctx, vs_resume, s, &s->resume);
 	if (!rc)
+		rc = vdev_timer_new(s->ctx, vs_flush_timer, s, &s->flush);
+	if (!rc)
 		rc = vdev_virtio_new(s->ctx, &ops, s, &s->vd);
 	if (!rc)
 		rc = vs_queues_alloc(s);
@@ -1282,6 +1304,7 @@ static void vs_dev_reset(vdev_device *dev)
 	struct vs *s = vdev_device_priv(dev);
 
 	vdev_timer_disarm(s->resume);
+	vdev_timer_disarm(s->flush);
 	vdev_virtio_reset(s->vd);
 	if (s->f)
 		vdev_pci_func_reset(s->f);
