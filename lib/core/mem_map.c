@@ -339,11 +339,11 @@ int vdev_mem_translate(vdev_ctx *ctx, uint64_t gpa, uint64_t len, enum vdev_mem_
 	return (int)count;
 }
 
-int vdev_mem_read(vdev_ctx *ctx, uint64_t gpa, void *buf, size_t len)
+/* Copy between @buf and guest [gpa, gpa + len), all or nothing; a write marks dirty. */
+static int mem_copy(vdev_ctx *ctx, uint64_t gpa, uint8_t *buf, size_t len, bool write)
 {
 	struct vdev__mem_map *m = ctx->mem;
 	unsigned int first, count;
-	uint8_t *out = buf;
 	uint64_t last;
 	int rc;
 
@@ -352,44 +352,33 @@ int vdev_mem_read(vdev_ctx *ctx, uint64_t gpa, void *buf, size_t len)
 	if (!len)
 		return 0;
 	last = gpa + (len - 1);
-	rc = map_walk(m, gpa, last, false, &first, &count);
+	rc = map_walk(m, gpa, last, write, &first, &count);
 	if (rc)
 		return rc;
 	for (unsigned int k = 0; k < count; k++) {
 		uint8_t *hva;
 		size_t n = map_piece(m, first, k, count, gpa, last, &hva);
 
-		memcpy(out, hva, n);
-		out += n;
+		if (write)
+			memcpy(hva, buf, n);
+		else
+			memcpy(buf, hva, n);
+		buf += n;
 	}
+	if (write)
+		map_mark_walked(m, first, count, gpa, last);
 	return 0;
+}
+
+int vdev_mem_read(vdev_ctx *ctx, uint64_t gpa, void *buf, size_t len)
+{
+	return mem_copy(ctx, gpa, buf, len, false);
 }
 
 int vdev_mem_write(vdev_ctx *ctx, uint64_t gpa, const void *buf, size_t len)
 {
-	struct vdev__mem_map *m = ctx->mem;
-	unsigned int first, count;
-	const uint8_t *in = buf;
-	uint64_t last;
-	int rc;
-
-	if (range_wraps(gpa, len))
-		return -EOVERFLOW;
-	if (!len)
-		return 0;
-	last = gpa + (len - 1);
-	rc = map_walk(m, gpa, last, true, &first, &count);
-	if (rc)
-		return rc;
-	for (unsigned int k = 0; k < count; k++) {
-		uint8_t *hva;
-		size_t n = map_piece(m, first, k, count, gpa, last, &hva);
-
-		memcpy(hva, in, n);
-		in += n;
-	}
-	map_mark_walked(m, first, count, gpa, last);
-	return 0;
+	/* mem_copy() only reads from buf when writing. */
+	return mem_copy(ctx, gpa, (uint8_t *)(uintptr_t)buf, len, true);
 }
 
 void vdev_mem_mark_dirty(vdev_ctx *ctx, uint64_t gpa, uint64_t len)
