@@ -22,6 +22,12 @@ required=(
 	pkg-config
 	libcmocka-dev   # unit tests
 	liburing-dev    # lib/block's io_uring engine
+	libuv1-dev      # lib/vhost-user's event loop
+	qemu-system-x86 # guest tests: Linux under TCG drives our devices (tests/guest)
+	seabios         # the KVM runner's firmware (examples/kvm-runner)
+	cpio            # guest tests: initramfs
+	xorriso         # bootable ISO images for CD-ROM tests
+	sg3-utils       # guest tests: sg_inq & co. copied into the guest
 	binutils        # nm, readelf (abi_symbols)
 )
 # Nice to have: benchmarks (callgrind) and symbolized sanitizer reports.
@@ -121,7 +127,7 @@ for tool in gcc g++ clang cmake ninja pkg-config nm readelf; do
 		exit 1
 	fi
 done
-for pc in cmocka liburing; do
+for pc in cmocka liburing libuv; do
 	if ! pkg-config --exists "$pc"; then
 		echo "deps: $pc (pkg-config $pc) is still missing" >&2
 		exit 1
