@@ -21,5 +21,7 @@
 #include <vdev/block.h>
 #include <vdev/scsi.h>
 #include <vdev/virtio_scsi.h>
+#include <vdev/pveoi.h>
+#include <vdev/lapic.h>
 
 #endif /* VDEV_VDEV_H */
