@@ -21,6 +21,7 @@
 #include <vdev/block.h>
 #include <vdev/scsi.h>
 #include <vdev/virtio_scsi.h>
+#include <vdev/vhost_user.h>
 #include <vdev/cpuid.h>
 #include <vdev/pveoi.h>
 #include <vdev/lapic.h>

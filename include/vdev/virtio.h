@@ -252,6 +252,156 @@ VDEV_API int vdev_virtio_mmio_write(vdev_virtio *vd, uint64_t offset, const void
 				    size_t len);
 
 /* ------------------------------------------------------------------ */
+/* External transports (vhost-user, a VMM's own virtio-ccw, ...)        */
+/* ------------------------------------------------------------------ */
+
+/**
+ * An external transport drives a #vdev_virtio without guest-visible
+ * registers: the code that owns the transport (lib/vhost-user, or a VMM
+ * with a transport of its own) calls the vdev_virtio_ext_* functions
+ * with the outcome of what the driver did, in this order (the same as
+ * VIRTIO 1.2 §3.1.1):
+ *
+ *  1. vdev_virtio_ext_device_features() - what to offer;
+ *  2. vdev_virtio_ext_set_features() - the FEATURES_OK handshake;
+ *  3. vdev_virtio_ext_queue_setup() for each queue the driver uses
+ *     (size, guest-physical ring addresses, start indices), then
+ *     vdev_virtio_ext_queue_enable();
+ *  4. vdev_virtio_ext_start() - DRIVER_OK (idempotent);
+ *  5. vdev_virtio_kick() on each doorbell;
+ *  6. vdev_virtio_ext_queue_stop() to take a queue away (its base comes
+ *     back for a later restart), vdev_virtio_reset() to reset it all.
+ *
+ * Queues that are enabled before or after start both work: a queue runs
+ * once it is enabled and the device has started. Guest memory is the
+ * device context's map (vdev/mem.h).
+ *
+ * Interrupts come back through struct vdev_virtio_ext_ops.
+ */
+struct vdev_virtio_ext_ops {
+	size_t struct_size;
+	/** Queue @p index has used buffers for the driver: interrupt. Required. */
+	void (*queue_irq)(void *opaque, unsigned int index);
+	/** The device configuration changed (or NEEDS_RESET was set). Optional. */
+	void (*config_irq)(void *opaque);
+	/** The device was reset (vdev_virtio_reset()). Optional. */
+	void (*reset)(void *opaque);
+};
+
+/**
+ * Put @p vd on an external transport. If the device already sits on
+ * virtio-pci or virtio-mmio (e.g. a registry device), that transport is
+ * set aside (kept, not freed) and returns with vdev_virtio_ext_detach();
+ * meanwhile the VMM must not expose its registers to a guest. The device
+ * is reset first. @p ops is copied; @p opaque is passed to every hook.
+ * @return 0; -EINVAL; -EBUSY (already on an external transport); -ENOMEM.
+ * Thread: the device thread.
+ */
+VDEV_API int vdev_virtio_ext_attach(vdev_virtio *vd, const struct vdev_virtio_ext_ops *ops,
+				    void *opaque);
+
+/**
+ * Leave the external transport: the device is reset, no hook of it runs
+ * again, and a transport set aside by vdev_virtio_ext_attach() is back.
+ * @return 0; -EINVAL (not on an external transport). Thread: the device thread.
+ */
+VDEV_API int vdev_virtio_ext_detach(vdev_virtio *vd);
+
+/** @return the device features offered (1ull << bit), 0 for NULL. */
+VDEV_API uint64_t vdev_virtio_ext_device_features(const vdev_virtio *vd);
+
+/**
+ * The driver accepted @p features: the FEATURES_OK handshake (status
+ * ACKNOWLEDGE | DRIVER | FEATURES_OK). Allowed again while no queue is
+ * enabled (the vhost-user front end may resend them).
+ * @return 0; -EINVAL (not offered, or without VERSION_1); -EBUSY (queues
+ *         enabled); the model's refusal errno. Thread: the device thread.
+ */
+VDEV_API int vdev_virtio_ext_set_features(vdev_virtio *vd, uint64_t features);
+
+/**
+ * Device configuration space bytes [offset, offset + len). Bytes past the
+ * config size read 0 / ignore writes.
+ * @return 0; -EINVAL (NULL, or offset + len overflows). Thread: the device thread.
+ */
+VDEV_API int vdev_virtio_ext_config_read(vdev_virtio *vd, uint32_t offset, void *buf,
+					 uint32_t len);
+
+/** Write device configuration bytes; as vdev_virtio_ext_config_read(). */
+VDEV_API int vdev_virtio_ext_config_write(vdev_virtio *vd, uint32_t offset, const void *buf,
+					  uint32_t len);
+
+/** @return the context @p vd was created in (NULL for NULL). */
+VDEV_API vdev_ctx *vdev_virtio_ctx(const vdev_virtio *vd);
+
+/** @return the number of queues the device has (0 for NULL). */
+VDEV_API unsigned int vdev_virtio_ext_num_queues(const vdev_virtio *vd);
+
+/** @return the largest queue size the device accepts (0 for NULL). */
+VDEV_API uint32_t vdev_virtio_ext_queue_max_size(const vdev_virtio *vd);
+
+/** @return the device configuration size in bytes. */
+VDEV_API uint32_t vdev_virtio_ext_config_size(const vdev_virtio *vd);
+
+/** Where a queue's rings are and where to start on them. Begins with struct_size. */
+struct vdev_virtio_ext_queue {
+	size_t struct_size;
+	uint32_t size;        /**< queue size (split: power of two), <= the device's max */
+	uint32_t reserved0;
+	uint64_t desc;        /**< guest-physical address of the descriptor area */
+	uint64_t driver;      /**< ... of the driver area (split: available ring) */
+	uint64_t device;      /**< ... of the device area (split: used ring) */
+	/**
+	 * Where to resume (vhost-user's "vring base"). Split: the next
+	 * available ring entry to pop; the used index is read from the used
+	 * ring itself. Packed: bits 0-14 the next descriptor to pop, bit 15
+	 * its wrap counter; bits 16-30 / 31 the same for the next used
+	 * descriptor. 0 for a fresh queue (packed: the same as 0x80008000).
+	 */
+	uint32_t base;
+	uint32_t reserved1;
+};
+
+/**
+ * Set queue @p index's rings. The queue must be disabled.
+ * @return 0; -EINVAL (no such queue, bad size); -EBUSY (enabled).
+ * Thread: the device thread.
+ */
+VDEV_API int vdev_virtio_ext_queue_setup(vdev_virtio *vd, unsigned int index,
+					 const struct vdev_virtio_ext_queue *q);
+
+/**
+ * Enable (@p enable = 1) or disable (0) queue @p index. Enabling needs
+ * the FEATURES_OK handshake done; the queue starts on the rings of
+ * vdev_virtio_ext_queue_setup() (now, or at vdev_virtio_ext_start()).
+ * Disabling is vdev_virtio_ext_queue_stop() without the base.
+ * @return 0; -EINVAL; -EPROTO (features not set); -EFAULT (rings not in
+ *         guest RAM); the engine's vdev_vq_start() errors.
+ * Thread: the device thread.
+ */
+VDEV_API int vdev_virtio_ext_queue_enable(vdev_virtio *vd, unsigned int index, int enable);
+
+/**
+ * DRIVER_OK: the model starts and every enabled queue runs (and is
+ * looked at once, for buffers made available before). Idempotent.
+ * @return 0; -EPROTO (features not set). Thread: the device thread.
+ */
+VDEV_API int vdev_virtio_ext_start(vdev_virtio *vd);
+
+/**
+ * Stop queue @p index and report where it stopped (vhost-user's
+ * GET_VRING_BASE): the model's queue_reset hook runs if it has one (it
+ * aborts that queue's requests), the queue is stopped and forgets every
+ * request still in flight; *base (may be NULL) gets the resume point in
+ * the format of struct vdev_virtio_ext_queue.base: for a split ring the
+ * next available entry, which counts requests that were popped but not
+ * completed as consumed. To lose nothing, first pause the queue
+ * (vdev_vq_pause()) and wait until vdev_vq_inflight() is 0.
+ * A stopped queue is disabled. @return 0; -EINVAL. Thread: the device thread.
+ */
+VDEV_API int vdev_virtio_ext_queue_stop(vdev_virtio *vd, unsigned int index, uint32_t *base);
+
+/* ------------------------------------------------------------------ */
 /* Registry devices                                                     */
 /* ------------------------------------------------------------------ */
 

@@ -287,6 +287,41 @@ VDEV_API int vdev_vq_save(vdev_vq *vq, vdev_state_writer *w);
  */
 VDEV_API int vdev_vq_load(vdev_vq *vq, vdev_state_reader *r);
 
+/**
+ * Pause (@p pause = 1) or resume (0) taking new requests: while paused,
+ * pop finds nothing and vdev_vq_notify_enable(vq, 1) reports nothing
+ * available, but requests already popped still complete normally (push,
+ * flush, remote completions). For an external transport stopping a ring
+ * (vhost-user GET_VRING_BASE): pause, wait for vdev_vq_inflight() to be
+ * 0, read vdev_vq_base(), stop. A start clears the pause.
+ * @return 0; -ENODEV (stopped); -EINVAL. Thread: the queue thread.
+ */
+VDEV_API int vdev_vq_pause(vdev_vq *vq, int pause);
+
+/** @return 1 if paused, 0 if not. */
+VDEV_API int vdev_vq_paused(const vdev_vq *vq);
+
+/**
+ * Resume a just-started queue at @p base instead of the ring start (an
+ * external transport restarting a ring, vhost-user SET_VRING_BASE).
+ * Split: @p base is the next available ring index to pop; the used index
+ * is read from the used ring. Packed: bits 0-14 the next descriptor to
+ * pop, bit 15 its wrap counter, bits 16-30 and 31 the same for the next
+ * used descriptor. Only before the first pop.
+ * @return 0; -EINVAL; -ERANGE (base impossible for this ring: split, more
+ *         than size entries ahead of the used index; packed, a position
+ *         >= size); -EBUSY (popped already); -ENODEV (stopped); -EIO
+ *         (broken, or rings left RAM). Thread: the queue thread.
+ */
+VDEV_API int vdev_vq_set_base(vdev_vq *vq, uint32_t base);
+
+/**
+ * @return where the queue stands, in the format of vdev_vq_set_base()
+ * (split: the next available index to pop; requests popped and not
+ * completed count as consumed); 0 if stopped. Thread: the queue thread.
+ */
+VDEV_API uint32_t vdev_vq_base(const vdev_vq *vq);
+
 VDEV_END_DECLS
 
 #endif /* VDEV_VIRTQUEUE_H */

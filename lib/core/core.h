@@ -143,6 +143,18 @@ int vdev__mem_hva_to_gpa(vdev_ctx *ctx, const void *hva, size_t len, uint64_t *g
 void vdev__mem_mark_dirty_hva(vdev_ctx *ctx, const void *hva, size_t len);
 
 /*
+ * Mirror every dirty mark into an external bitmap as well (vhost-user's
+ * shared dirty log, lib/vhost-user): bit (gpa / 4096) % 8 of byte
+ * gpa / 32768 of @log, set with an atomic OR (the front end reads and
+ * clears it concurrently). Pages past @bytes * 8 are not logged. While
+ * set, dirty logging counts as on for every write path, independently of
+ * vdev_mem_dirty_log_enable() (whose per-region bitmaps keep working).
+ * @log NULL (or @bytes 0) stops it; the caller keeps @log valid until
+ * then. Thread: as vdev_mem_dirty_log_enable().
+ */
+void vdev__mem_dirty_log_external(vdev_ctx *ctx, void *log, uint64_t bytes);
+
+/*
  * Copy a caller's struct_size-first struct into a full-size local copy:
  * fields beyond the caller's struct_size read as zero. Returns -EINVAL if
  * struct_size is smaller than the size_t itself.

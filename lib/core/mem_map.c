@@ -47,6 +47,14 @@ struct vdev__mem_map {
 	unsigned int n, cap;
 	atomic_uint hint;        /* index of the last region hit; may be stale */
 	atomic_uint rhint;       /* the same for reverse (host address) lookups */
+	bool own_log;            /* per-region bitmaps (vdev_mem_dirty_log_enable) */
+	/*
+	 * External log (vdev__mem_dirty_log_external): one bit per guest
+	 * page by absolute address, bit (gpa / 4096) % 8 of byte gpa / 32768.
+	 * hot.logging is own_log || ext_log.
+	 */
+	_Atomic uint8_t *ext_log;
+	uint64_t ext_bytes;
 };
 
 static inline uint64_t region_pages(const struct mem_region *r)
@@ -96,15 +104,37 @@ static void bits_set(_Atomic uint64_t *bm, uint64_t first, uint64_t last)
 	}
 }
 
+/* Set the external log's bits for guest pages [first, last]. */
+static void ext_mark(struct vdev__mem_map *m, uint64_t first, uint64_t last)
+{
+	uint64_t pages = m->ext_bytes * 8;
+
+	if (first >= pages)
+		return;
+	last = VDEV__MIN(last, pages - 1);
+	for (uint64_t p = first; p <= last; p++) {
+		uint8_t bit = (uint8_t)(1u << (p % 8));
+
+		/* Byte-wise: the front end reads and clears the log concurrently. */
+		if (!(atomic_load_explicit(&m->ext_log[p / 8], memory_order_relaxed) & bit))
+			atomic_fetch_or_explicit(&m->ext_log[p / 8], bit, memory_order_relaxed);
+	}
+}
+
 /* Mark the part of [gpa, last] that lies in @r dirty (logging must be on). */
-static void region_mark(const struct mem_region *r, uint64_t gpa, uint64_t last)
+static void region_mark(struct vdev__mem_map *m, const struct mem_region *r, uint64_t gpa,
+			uint64_t last)
 {
 	uint64_t lo = VDEV__MAX(gpa, r->gpa);
 	uint64_t hi = VDEV__MIN(last, r->last);
 
-	if (r->dirty && lo <= hi)
+	if (lo > hi)
+		return;
+	if (r->dirty)
 		bits_set(r->dirty, (lo - r->gpa) >> MEM_PAGE_SHIFT,
 			 (hi - r->gpa) >> MEM_PAGE_SHIFT);
+	if (m->ext_log)
+		ext_mark(m, lo >> MEM_PAGE_SHIFT, hi >> MEM_PAGE_SHIFT);
 }
 
 /*
@@ -200,7 +230,7 @@ static void map_mark_walked(struct vdev__mem_map *m, unsigned int first, unsigne
 	if (!m->hot.logging)
 		return;
 	for (unsigned int k = 0; k < count; k++)
-		region_mark(&m->r[first + k], gpa, last);
+		region_mark(m, &m->r[first + k], gpa, last);
 }
 
 /* Regions changed (or logging did): update what hot paths compare. */
@@ -273,7 +303,7 @@ int vdev_mem_region_add(vdev_ctx *ctx, uint64_t gpa, uint64_t size, void *hva, u
 		m->r = r;
 		m->cap = cap;
 	}
-	if (m->hot.logging) {
+	if (m->own_log) {
 		rc = region_dirty_alloc(&nr);
 		if (rc)
 			return rc;
@@ -396,7 +426,7 @@ void vdev_mem_mark_dirty(vdev_ctx *ctx, uint64_t gpa, uint64_t len)
 	if (i > 0 && m->r[i - 1].last >= gpa)
 		i--;
 	for (; i < m->n && m->r[i].gpa <= last; i++)
-		region_mark(&m->r[i], gpa, last);
+		region_mark(m, &m->r[i], gpa, last);
 }
 
 int vdev_mem_dirty_log_enable(vdev_ctx *ctx, int enable)
@@ -408,11 +438,12 @@ int vdev_mem_dirty_log_enable(vdev_ctx *ctx, int enable)
 	if (!enable) {
 		for (i = 0; i < m->n; i++)
 			region_dirty_free(&m->r[i]);
-		m->hot.logging = false;
-		m->hot.key = m->hot.gen << 1;
+		m->own_log = false;
+		m->hot.logging = m->ext_log != NULL;
+		m->hot.key = (m->hot.gen << 1) | m->hot.logging;
 		return 0;
 	}
-	if (m->hot.logging) {
+	if (m->own_log) {
 		/* Already on: "turning it on clears every bitmap". */
 		for (i = 0; i < m->n; i++) {
 			uint64_t words = pages_words(region_pages(&m->r[i]));
@@ -431,9 +462,20 @@ int vdev_mem_dirty_log_enable(vdev_ctx *ctx, int enable)
 			return rc;
 		}
 	}
+	m->own_log = true;
 	m->hot.logging = true;
 	m->hot.key = (m->hot.gen << 1) | 1;
 	return 0;
+}
+
+void vdev__mem_dirty_log_external(vdev_ctx *ctx, void *log, uint64_t bytes)
+{
+	struct vdev__mem_map *m = ctx->mem;
+
+	m->ext_log = log && bytes ? (_Atomic uint8_t *)log : NULL;
+	m->ext_bytes = m->ext_log ? bytes : 0;
+	m->hot.logging = m->own_log || m->ext_log;
+	m->hot.key = (m->hot.gen << 1) | m->hot.logging;
 }
 
 int64_t vdev_mem_dirty_bitmap(vdev_ctx *ctx, uint64_t region_gpa, uint64_t *bitmap, size_t nwords,
@@ -448,7 +490,7 @@ int64_t vdev_mem_dirty_bitmap(vdev_ctx *ctx, uint64_t region_gpa, uint64_t *bitm
 	if (i == 0 || m->r[i - 1].gpa != region_gpa)
 		return -ENOENT;
 	r = &m->r[i - 1];
-	if (!m->hot.logging)
+	if (!m->own_log)
 		return -ENODATA;
 	words = pages_words(region_pages(r));
 	if (!bitmap || nwords < words)
@@ -533,7 +575,7 @@ void vdev__mem_mark_dirty_hva(vdev_ctx *ctx, const void *hva, size_t len)
 
 		if (last < base || p > rlast)
 			continue;
-		region_mark(r, r->gpa + (VDEV__MAX(p, base) - base),
+		region_mark(m, r, r->gpa + (VDEV__MAX(p, base) - base),
 			    r->gpa + (VDEV__MIN(last, rlast) - base));
 	}
 }

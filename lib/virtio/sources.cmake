@@ -10,4 +10,5 @@ list(APPEND VDEV_SOURCES
   lib/virtio/virtio_mmio.c
   lib/virtio/virtio_rng.c
   lib/virtio/virtio_scsi.c
+  lib/virtio/virtio_ext.c
 )

@@ -123,6 +123,9 @@ struct vdev_virtio {
 
 	const struct vdev__virtio_transport *tr;
 	void *tr_priv;
+	/* A transport set aside by vdev_virtio_ext_attach() (virtio_ext.c). */
+	const struct vdev__virtio_transport *aside_tr;
+	void *aside_priv;
 };
 
 /* Log a line prefixed with the device's name. */

@@ -580,6 +580,8 @@ static int pop_slow(struct vdev_vq *vq, struct vdev_vq_req *reqs, unsigned int n
 		return -EIO;
 	if (rc)
 		return rc;
+	if (vq->slow & VQ_SLOW_PAUSED)
+		return 0;
 	while (i < n && (vq->slow & VQ_SLOW_REPLAY)) {
 		rc = pop_replay(vq, &reqs[i]);
 		if (rc < 0)
@@ -840,7 +842,7 @@ int vdev_vq_notify_enable(vdev_vq *vq, int enable)
 		return -EINVAL;
 	if (vq->slow & VQ_SLOW_STOPPED)
 		return -ENODEV;
-	if (vq_check_mem(vq) || (vq->slow & VQ_SLOW_BROKEN))
+	if (vq_check_mem(vq) || (vq->slow & (VQ_SLOW_BROKEN | VQ_SLOW_PAUSED)))
 		return 0;
 	rc = vq->packed ? vdev__vq_packed_notify_enable(vq, !!enable)
 			: vdev__vq_split_notify_enable(vq, !!enable);
@@ -880,4 +882,74 @@ int vdev_vq_kick_data(vdev_vq *vq, uint32_t data)
 		return 1;
 	rc = vq->packed ? vdev__vq_packed_avail(vq) : vdev__vq_split_avail(vq);
 	return rc > 0;
+}
+
+/* ---- external transports: pause and ring base ---------------------------- */
+
+int vdev_vq_pause(vdev_vq *vq, int pause)
+{
+	if (!vq)
+		return -EINVAL;
+	if (vq->slow & VQ_SLOW_STOPPED)
+		return -ENODEV;
+	if (pause)
+		vq->slow |= VQ_SLOW_PAUSED;
+	else
+		vq->slow &= ~VQ_SLOW_PAUSED;
+	return 0;
+}
+
+int vdev_vq_paused(const vdev_vq *vq)
+{
+	return vq && (vq->slow & VQ_SLOW_PAUSED) != 0;
+}
+
+int vdev_vq_set_base(vdev_vq *vq, uint32_t base)
+{
+	uint16_t a, u;
+
+	if (!vq)
+		return -EINVAL;
+	if (vq->slow & VQ_SLOW_STOPPED)
+		return -ENODEV;
+	if (vq->pop_seq || (vq->slow & VQ_SLOW_REPLAY) || vdev_vq_inflight(vq))
+		return -EBUSY;
+	if (vq_check_mem(vq) || (vq->slow & VQ_SLOW_BROKEN))
+		return -EIO;
+	if (!vq->packed) {
+		if (base > 0xffff)
+			return -EINVAL;
+		/*
+		 * The used index is the ring's own (the driver has seen every
+		 * entry up to it); the available side resumes where told.
+		 */
+		u = vq_ld16(vq->dev + VQ_USED_IDX, __ATOMIC_ACQUIRE);
+		a = (uint16_t)base;
+		if ((uint16_t)(a - u) > vq->size)
+			return -ERANGE;
+		vq->last_avail = vq->avail_shadow = a;
+		vq->used_idx = vq->used_flushed = u;
+		return 0;
+	}
+	a = base & 0x7fff;
+	u = (base >> 16) & 0x7fff;
+	if (a >= vq->size || u >= vq->size)
+		return -ERANGE;
+	vq->avail_pos = a;
+	vq->avail_wrap = (base >> 15) & 1;
+	vq->avail_expect = vq->avail_wrap ? VQ_DESC_F_AVAIL : VQ_DESC_F_USED;
+	vq->used_pos = vq->flushed_pos = u;
+	vq->used_wrap = vq->flushed_wrap = (base >> 31) & 1;
+	vq->used_flags = vq->used_wrap ? VQ_DESC_F_AVAIL | VQ_DESC_F_USED : 0;
+	return 0;
+}
+
+uint32_t vdev_vq_base(const vdev_vq *vq)
+{
+	if (!vq || (vq->slow & VQ_SLOW_STOPPED))
+		return 0;
+	if (!vq->packed)
+		return vq->last_avail;
+	return (uint32_t)vq->avail_pos | ((uint32_t)vq->avail_wrap << 15) |
+	       ((uint32_t)vq->used_pos << 16) | ((uint32_t)vq->used_wrap << 31);
 }

@@ -161,6 +161,7 @@ struct vq_seg {
 #define VQ_SLOW_STOPPED (1u << 0)
 #define VQ_SLOW_BROKEN (1u << 1)
 #define VQ_SLOW_REPLAY (1u << 2)
+#define VQ_SLOW_PAUSED (1u << 3)   /* vdev_vq_pause(): pop finds nothing */
 
 struct vdev_vq {
 	/* ---- hot: read on every pop/push ---- */
