@@ -4,9 +4,10 @@
  * management aborting real in-flight commands (their completions used
  * before the TMF's answer), QUERY TASK, LUN and I_T nexus resets,
  * rejected and malformed TMFs, asynchronous-notification queries;
- * hot-plug events (RESCAN / REMOVED), capacity-change events,
- * EVENTS_MISSED when the event queue was empty, and the features gating
- * them.
+ * hot-plug events (RESCAN / REMOVED), also for 130 LUNs on a queue of 8
+ * event buffers, capacity-change events, EVENTS_MISSED when the event
+ * queue was empty, and the features gating them. (AN subscriptions and
+ * media events: test_virtio_scsi_an.c.)
  */
 #include "test_virtio_scsi_util.h"
 
@@ -196,7 +197,7 @@ static void test_async_notify(void **state)
 		vt_ctrl(t, b, 16, 5, 1);
 		assert_int_equal(vt_collect(t, 0, &r), 1);
 		assert_int_equal(r.used, 5);
-		assert_int_equal(vt_le32(r.resp), 0); /* no notifications supported */
+		assert_int_equal(vt_le32(r.resp), 0); /* a disk reports no class */
 		assert_int_equal(r.resp[4], S_OK);
 		/* A LUN nobody has. */
 		vt_lun(b + 4, 3, 0);
@@ -285,6 +286,74 @@ static void test_hotplug_events(void **state)
 	vt_free(t);
 }
 
+/*
+ * Hot-plug at scale: 130 LUNs added at run time on target 2 with only 8
+ * event buffers posted. The first 8 LUNs are announced (RESCAN, in order,
+ * no EVENTS_MISSED); the rest are missed and the next buffer says so; the
+ * driver's rescan (REPORT LUNS) then finds every LUN.
+ */
+static void test_hotplug_many(void **state)
+{
+	struct vt *t = up("virtio-scsi-pci", F_HOTPLUG, 1);
+	enum { N = 130, NBUF = 8 };
+	uint32_t alloc = 8 + 8 * (N + 1);
+	struct vt_cmd c;
+	struct vt_res r;
+
+	(void)state;
+	for (int i = 0; i < NBUF; i++)
+		vt_event_buf(t, 16, i == NBUF - 1);
+	for (unsigned int l = 0; l < N; l++) {
+		struct vdev_blk_opts bo = {
+			.struct_size = sizeof(bo),
+			.driver = "null",
+			.size = 64 * 512,
+		};
+		struct vdev_scsi_lun_opts lo = {
+			.struct_size = sizeof(lo),
+			.type = VDEV_SCSI_LUN_DISK,
+		};
+
+		assert_int_equal(vdev_blk_open(t->mv.ctx, &bo, &lo.blk), 0);
+		/* LUN numbers above 255 too: flat space addressing. */
+		assert_int_equal(vdev_scsi_lun_add(t->bus, 2, (uint16_t)(l * 97), &lo, NULL), 0);
+	}
+	for (unsigned int l = 0; l < NBUF; l++)
+		expect_event(t, EV_TRANSPORT_RESET, 2, l * 97, EV_RESCAN);
+	assert_int_equal(vt_collect(t, 1, &r), 0);
+	vt_event_buf(t, 16, 1);
+	expect_event(t, EV_NO_EVENT | EV_MISSED, 0, 0, 0);
+	vt_event_buf(t, 16, 1);
+	assert_int_equal(vt_collect(t, 1, &r), 0);
+
+	/* The rescan: REPORT LUNS of target 2 (through its LUN 0) lists all of them. */
+	vt_cmd_init(&c, 2, 0);
+	c.cdb[0] = 0xa0;
+	vt_be32(c.cdb + 6, alloc);
+	c.din_len = alloc;
+	vt_run(t, 2, &c, &r);
+	assert_int_equal(r.response, S_OK);
+	assert_int_equal(r.status, 0);
+	assert_int_equal(vt_get_be32(r.din), 8 * N);
+	for (unsigned int l = 0; l < N; l++) {
+		unsigned int want = l * 97, k; /* < 16384 */
+
+		for (k = 0; k < N; k++) {
+			const uint8_t *e = r.din + 8 + 8 * k;
+			unsigned int got = ((e[0] & 0x3fu) << 8) | e[1];
+
+			if (got == want)
+				break;
+		}
+		if (k == N)
+			fail_msg("LUN %u missing from REPORT LUNS", want);
+	}
+	/* A new LUN after the rescan is announced again, with a buffer to spare. */
+	vt_disk(t, 2, 16383, 64, 512);
+	expect_event(t, EV_TRANSPORT_RESET, 2, 16383, EV_RESCAN);
+	vt_free(t);
+}
+
 static void test_event_features(void **state)
 {
 	struct vt *t = up("virtio-scsi-mmio", 0, 0);
@@ -326,6 +395,7 @@ int main(void)
 		cmocka_unit_test(test_tmf_errors),
 		cmocka_unit_test(test_async_notify),
 		cmocka_unit_test(test_hotplug_events),
+		cmocka_unit_test(test_hotplug_many),
 		cmocka_unit_test(test_event_features),
 	};
 

@@ -43,7 +43,13 @@
  * Events (§5.6.6.3) are sent as they happen, popping an event buffer then;
  * with none available the device remembers it missed one and reports
  * VIRTIO_SCSI_T_EVENTS_MISSED with the next event, or on its own as soon
- * as the driver adds a buffer.
+ * as the driver adds a buffer. Asynchronous notification (§5.6.6.2.2):
+ * CD-ROM LUNs support the media class; a LUN's subscription (kept until
+ * it is cancelled, the LUN goes or the device resets; saved with the
+ * device) turns the bus's medium events into VIRTIO_SCSI_T_ASYNC_NOTIFY.
+ *
+ * VIRTIO_F_RING_RESET (§2.6.1): resetting a request queue aborts its
+ * commands at the bus one by one (vs_queue_reset); the others run on.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -108,12 +114,24 @@ enum {
 /* Events (§5.6.6.3). */
 #define VS_T_NO_EVENT 0u
 #define VS_T_TRANSPORT_RESET 1u
+#define VS_T_ASYNC_NOTIFY 2u
 #define VS_T_PARAM_CHANGE 3u
 #define VS_T_EVENTS_MISSED 0x80000000u
 #define VS_EVT_RESET_RESCAN 1u
 #define VS_EVT_RESET_REMOVED 2u
 /* PARAM_CHANGE reason: ASC | ASCQ << 8; CAPACITY DATA HAS CHANGED is 2Ah/09h. */
 #define VS_REASON_CAPACITY (0x2au | (0x09u << 8))
+/*
+ * Asynchronous notification event classes (§5.6.6.2.2: the GESN
+ * notification classes of MMC-6 §6.7, as bits). Media is the only one we
+ * can report truthfully: the bus tells us when a CD-ROM's medium or tray
+ * changes. Operational change, power management, external request,
+ * multi-host and device busy events never happen in an emulated drive.
+ */
+#define VS_EVT_ASYNC_MEDIA_CHANGE 0x10u
+/* INQUIRY peripheral device type of an MMC device (SPC-4 §6.6.2). */
+#define VS_PDT_CDROM 0x05u
+#define VS_INQUIRY_LEN 36u
 
 /* The REPORT LUNS well-known logical unit (SPC-4 §8.2) as lun[2..3]. */
 #define VS_WLUN_REPORT_LUNS VDEV_SCSI_WLUN_REPORT_LUNS
@@ -122,6 +140,10 @@ enum {
 #define VS_IOV_SLACK 6u
 
 #define VS_STATE_VERSION 1
+/* The configuration section: version 2 adds AN subscriptions (first record). */
+#define VS_CF_VERSION 1
+#define VS_CF_VERSION_SUBS 2
+#define VS_SUB_REC 8u /* target(le16) lun(le16) classes(le32) */
 
 /* The public options struct only ever grows at its end. */
 _Static_assert(offsetof(struct vdev_virtio_scsi_opts, reserved) ==
@@ -139,6 +161,7 @@ enum {
 	VS_ONCE_CTRL = 1u << 4,
 	VS_ONCE_ORPHAN = 1u << 5,
 	VS_ONCE_PUSH = 1u << 6,
+	VS_ONCE_PROBE = 1u << 7,
 };
 
 struct vs;
@@ -167,6 +190,12 @@ struct vs_queue {
 	bool need_flush;            /* pushed, not flushed yet (a batch or the flush timer) */
 };
 
+/* A LUN's asynchronous-notification subscription (§5.6.6.2.2). */
+struct vs_sub {
+	uint16_t target, lun;
+	uint32_t classes;           /* VS_EVT_ASYNC_*, never 0 */
+};
+
 /* A request handled synchronously (control, event, oversized) and its iovecs. */
 struct vs_sync {
 	struct vdev_vq_req req;
@@ -188,12 +217,21 @@ struct vs {
 	uint32_t sense_size;
 	bool events_missed;
 	bool quiet;                 /* completions park instead of touching the guest */
+	struct vs_queue *qreset;    /* a request queue being reset (VIRTIO_F_RING_RESET) */
 	unsigned int batch;         /* nesting of loops that flush at their end */
 	unsigned int npending;      /* queues with need_flush */
 	unsigned int once;
 	uint16_t luns[VDEV_SCSI_MAX_TARGETS]; /* LUNs per target (from the bus's events) */
 	struct vs_queue *rq;        /* [nreq] */
 	struct vs_sync ctrl, event, big;
+	struct vs_sub *subs;        /* [nsubs] AN subscriptions, of LUNs that exist */
+	uint32_t nsubs, subs_cap;
+	/* The INQUIRY that tells a CD-ROM from a disk (the bus has no type query). */
+	struct vdev_scsi_req probe;
+	struct iovec probe_iov;
+	bool probe_busy, probe_done;
+	uint8_t probe_data[VS_INQUIRY_LEN];
+	uint8_t probe_sense[VDEV_SCSI_SENSE_SIZE];
 };
 
 /* The saved model state (besides the bus's). */
@@ -205,6 +243,7 @@ struct vs_image {
 
 #define VS_TAG(a, b, c, d) VDEV_STATE_TAG(a, b, c, d)
 #define TAG_VSCF VS_TAG('V', 'S', 'C', 'F')
+#define TAG_ANSB VS_TAG('A', 'N', 'S', 'B')
 
 static const struct vdev_state_field vs_fields[] = {
 	{ "num_queues", VS_TAG('N', 'R', 'Q', 'S'), VDEV_STATE_U32, 0, 0,
@@ -535,7 +574,11 @@ static void vs_req_done(struct vdev_scsi_req *sr)
 		vs_slot_put(q, r);
 		return;
 	}
-	if (s->quiet) {
+	/*
+	 * Quiet (a reset or a load), or aborted by a queue reset: the queue's
+	 * own requests are dropped, other queues' run again (vs_queue_reset).
+	 */
+	if (s->quiet || (s->qreset && (q == s->qreset || sr->response == VDEV_SCSI_RESP_ABORTED))) {
 		r->state = VS_PARKED;
 		return;
 	}
@@ -728,13 +771,141 @@ static uint8_t vs_tmf(struct vs *s, uint32_t subtype, const uint8_t *l, uint64_t
 	}
 }
 
+/* ---- asynchronous notification (§5.6.6.2.2) ------------------------------ */
+
+static struct vs_sub *vs_sub_find(struct vs *s, uint16_t target, uint16_t lun)
+{
+	for (uint32_t i = 0; i < s->nsubs; i++)
+		if (s->subs[i].target == target && s->subs[i].lun == lun)
+			return &s->subs[i];
+	return NULL;
+}
+
+static void vs_sub_drop(struct vs *s, uint16_t target, uint16_t lun)
+{
+	struct vs_sub *e = vs_sub_find(s, target, lun);
+
+	if (e)
+		*e = s->subs[--s->nsubs];
+}
+
+/* Record (target, lun)'s subscription to @classes (0: none). @return 0 or -ENOMEM. */
+static int vs_sub_set(struct vs *s, uint16_t target, uint16_t lun, uint32_t classes)
+{
+	struct vs_sub *e = vs_sub_find(s, target, lun);
+
+	if (!classes) {
+		vs_sub_drop(s, target, lun);
+		return 0;
+	}
+	if (!e) {
+		if (s->nsubs == s->subs_cap) {
+			uint32_t cap = s->subs_cap ? 2 * s->subs_cap : 8;
+			struct vs_sub *n = realloc(s->subs, (size_t)cap * sizeof(*n));
+
+			if (!n)
+				return -ENOMEM;
+			s->subs = n;
+			s->subs_cap = cap;
+		}
+		e = &s->subs[s->nsubs++];
+		e->target = target;
+		e->lun = lun;
+	}
+	e->classes = classes;
+	return 0;
+}
+
+static void vs_probe_done(struct vdev_scsi_req *sr)
+{
+	struct vs *s = sr->user;
+
+	s->probe_busy = false;
+	s->probe_done = true;
+}
+
+/*
+ * The event classes (target, lun) can report: media for a CD-ROM. The bus
+ * has no type query, so ask the LUN itself: a standard INQUIRY, which
+ * needs no I/O (it completes inside vdev_scsi_submit), neither reports nor
+ * clears a unit attention (SPC-4 §5.14) and, as HEAD OF QUEUE, waits for
+ * no ORDERED task.
+ */
+static uint32_t vs_lun_classes(struct vs *s, uint16_t target, uint16_t lun)
+{
+	struct vdev_scsi_req *sr = &s->probe;
+	int rc;
+
+	if (s->probe_busy)
+		return 0; /* an earlier probe never came back: cannot happen */
+	memset(sr, 0, sizeof(*sr));
+	sr->target = target;
+	sr->lun = lun;
+	sr->task_attr = VDEV_SCSI_TASK_HEAD_OF_QUEUE;
+	sr->cdb_len = 6;
+	sr->cdb[0] = 0x12; /* INQUIRY */
+	sr->cdb[4] = VS_INQUIRY_LEN;
+	sr->tag = UINT64_MAX;
+	s->probe_iov.iov_base = s->probe_data;
+	s->probe_iov.iov_len = sizeof(s->probe_data);
+	sr->data_in = &s->probe_iov;
+	sr->data_in_cnt = 1;
+	sr->sense = s->probe_sense;
+	sr->sense_cap = sizeof(s->probe_sense);
+	sr->done = vs_probe_done;
+	sr->user = s;
+	memset(s->probe_data, 0, sizeof(s->probe_data));
+	s->probe_busy = true;
+	s->probe_done = false;
+	rc = vdev_scsi_submit(s->bus, sr);
+	if (rc) {
+		s->probe_busy = false;
+		return 0;
+	}
+	if (!s->probe_done) {
+		vs_log_once(s, VS_ONCE_PROBE, VDEV_LOG_ERROR,
+			    "INQUIRY of %u:%u did not complete at once: no events", target, lun);
+		return 0;
+	}
+	/* Peripheral qualifier 0 (connected), device type 05h. */
+	if (sr->response != VDEV_SCSI_RESP_OK || sr->status != VDEV_SCSI_GOOD ||
+	    sr->data_in_len < 1 || s->probe_data[0] != VS_PDT_CDROM)
+		return 0;
+	return VS_EVT_ASYNC_MEDIA_CHANGE;
+}
+
+/*
+ * AN_QUERY / AN_SUBSCRIBE (§5.6.6.2.2): event_actual is the requested
+ * classes the LUN supports; a subscription records them (an empty one
+ * cancels it). Writes the 5-byte answer into @resp.
+ */
+static void vs_an(struct vs *s, uint32_t type, const uint8_t *b, uint64_t len, uint8_t *resp)
+{
+	uint32_t actual = 0;
+	uint16_t target, lun;
+
+	if (len < VS_AN_REQ) {
+		resp[4] = VS_S_FAILURE;
+	} else if (vs_lun_decode(b + 4, &target, &lun) ||
+		   !vdev_scsi_lun_find(s->bus, target, lun)) {
+		resp[4] = VS_S_BAD_TARGET;
+	} else {
+		actual = vdev__le32(b + 12) & vs_lun_classes(s, target, lun);
+		resp[4] = VS_S_OK;
+		if (type == VS_T_AN_SUBSCRIBE && vs_sub_set(s, target, lun, actual)) {
+			actual = 0;
+			resp[4] = VS_S_FAILURE;
+		}
+	}
+	vdev__put_le32(resp, actual);
+}
+
 /* Handle one control request; @return the bytes written. */
 static uint32_t vs_ctrl_one(struct vs *s, const struct vdev_vq_req *req)
 {
 	const struct iovec *in = req->iov + req->out_num;
 	uint8_t b[VS_TMF_REQ], resp[VS_AN_RESP];
 	uint32_t type;
-	uint16_t target, lun;
 
 	memset(b, 0, sizeof(b));
 	if (iov_read(req->iov, req->out_num, 0, b, sizeof(b)) < 4)
@@ -752,19 +923,7 @@ static uint32_t vs_ctrl_one(struct vs *s, const struct vdev_vq_req *req)
 	if (type == VS_T_AN_QUERY || type == VS_T_AN_SUBSCRIBE) {
 		if (req->in_len < VS_AN_RESP)
 			goto bad;
-		/*
-		 * No asynchronous notifications are supported: event_actual 0
-		 * (§5.6.6.2). Media changes reach the guest as unit
-		 * attentions and through GET EVENT STATUS NOTIFICATION.
-		 */
-		vdev__put_le32(resp, 0);
-		if (req->out_len < VS_AN_REQ)
-			resp[4] = VS_S_FAILURE;
-		else if (vs_lun_decode(b + 4, &target, &lun) ||
-			 !vdev_scsi_lun_find(s->bus, target, lun))
-			resp[4] = VS_S_BAD_TARGET;
-		else
-			resp[4] = VS_S_OK;
+		vs_an(s, type, b, req->out_len, resp);
 		iov_write(in, req->in_num, 0, resp, VS_AN_RESP);
 		return VS_AN_RESP;
 	}
@@ -875,6 +1034,9 @@ static void vs_bus_event(void *opaque, uint16_t target, uint16_t lun, enum vdev_
 		else if (ev == VDEV_SCSI_EV_LUN_REMOVED && s->luns[target])
 			s->luns[target]--;
 	}
+	/* A LUN added later at this address subscribes for itself. */
+	if (ev == VDEV_SCSI_EV_LUN_REMOVED)
+		vs_sub_drop(s, target, lun);
 	/* Before DRIVER_OK the driver scans when it starts; during a reset, nobody listens. */
 	if (s->quiet || !(vdev_virtio_status(s->vd) & VDEV_VIRTIO_STATUS_DRIVER_OK))
 		return;
@@ -891,8 +1053,20 @@ static void vs_bus_event(void *opaque, uint16_t target, uint16_t lun, enum vdev_
 		if (vs_has(s, VS_F_CHANGE))
 			vs_event(s, VS_T_PARAM_CHANGE, target, lun, VS_REASON_CAPACITY);
 		break;
+	case VDEV_SCSI_EV_MEDIUM_CHANGED: {
+		/*
+		 * Medium inserted or removed, tray opened or closed, or an eject
+		 * request the guest's lock refused: the guest learns which from
+		 * GET EVENT STATUS NOTIFICATION (and the unit attention).
+		 * Without a subscription it sees only those.
+		 */
+		const struct vs_sub *e = vs_sub_find(s, target, lun);
+
+		if (e && (e->classes & VS_EVT_ASYNC_MEDIA_CHANGE))
+			vs_event(s, VS_T_ASYNC_NOTIFY, target, lun, VS_EVT_ASYNC_MEDIA_CHANGE);
+		break;
+	}
 	default:
-		/* Medium changes: unit attentions and GET EVENT STATUS NOTIFICATION. */
 		break;
 	}
 }
@@ -1013,6 +1187,153 @@ static void vs_reset(void *opaque)
 	s->cdb_size = VS_CDB_DEFAULT;
 	s->sense_size = VS_SENSE_DEFAULT;
 	s->events_missed = false;
+	s->nsubs = 0; /* the driver subscribes again after a reset */
+}
+
+/* Abort, at the bus, what is still ACTIVE of @q with @tmf (ABORT TASK or ABORT TASK SET). */
+static void vs_queue_abort(struct vs *s, struct vs_queue *q, enum vdev_scsi_tmf tmf)
+{
+	for (uint32_t k = 0; k < s->qsize; k++) {
+		struct vs_req *r = &q->slots[k];
+
+		if (r->state == VS_ACTIVE)
+			vdev_scsi_tmf(s->bus, tmf, r->sreq.target, r->sreq.lun, r->sreq.tag);
+	}
+}
+
+/*
+ * VIRTIO_F_RING_RESET (§2.6.1) of queue @index: before the core forgets
+ * the rings, every request the queue has at the bus is aborted there and
+ * its slot freed, nothing written to the guest: once this returns no
+ * iovec into the old rings' buffers is left. Control and event requests
+ * are answered as they are popped, so those queues hold nothing (the
+ * event queue's unused buffers are simply forgotten with the ring; a
+ * missed event is still reported once buffers come back).
+ *
+ * Each request is aborted alone (ABORT TASK with its LUN and tag): other
+ * queues keep running. A guest may reuse a tag on two queues; a request of
+ * another queue aborted that way is submitted again (as after a load), so
+ * that queue never sees the abort. If the bus kept a request after ABORT
+ * TASK, ABORT TASK SET of its LUN follows (the same re-submission covers
+ * the other queues); one it keeps even then becomes ORPHAN.
+ */
+static void vs_queue_reset(void *opaque, unsigned int index, vdev_vq *vq)
+{
+	struct vs *s = opaque;
+	struct vs_queue *q;
+
+	(void)vq;
+	if (index < VS_REQQ0 || index - VS_REQQ0 >= s->nreq)
+		return;
+	q = &s->rq[index - VS_REQQ0];
+	vs_batch_begin(s);
+	s->qreset = q;
+	vs_queue_abort(s, q, VDEV_SCSI_TMF_ABORT_TASK);
+	vs_queue_abort(s, q, VDEV_SCSI_TMF_ABORT_TASK_SET);
+	s->qreset = NULL;
+	for (uint32_t k = 0; k < s->qsize; k++) {
+		struct vs_req *r = &q->slots[k];
+
+		if (r->state == VS_PARKED) {
+			vs_slot_put(q, r);
+		} else if (r->state == VS_ACTIVE) {
+			vs_log_once(s, VS_ONCE_ORPHAN, VDEV_LOG_ERROR,
+				    "the SCSI bus kept an aborted command: dropped");
+			r->state = VS_ORPHAN;
+		}
+	}
+	/* Staged completions die with the ring (the core stops it next). */
+	if (q->need_flush) {
+		q->need_flush = false;
+		s->npending--;
+	}
+	for (uint32_t i = 0; i < s->nreq; i++)
+		for (uint32_t k = 0; k < s->qsize; k++)
+			if (s->rq[i].slots[k].state == VS_PARKED)
+				vs_req_start(s, &s->rq[i].slots[k]);
+	vs_batch_end(s);
+}
+
+/* The subscriptions as one bytes record: VS_SUB_REC bytes each. */
+static int vs_subs_save(struct vs *s, vdev_state_writer *w)
+{
+	uint8_t *b = malloc((size_t)s->nsubs * VS_SUB_REC);
+	int rc;
+
+	if (!b)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < s->nsubs; i++) {
+		vdev__put_le16(b + i * VS_SUB_REC, s->subs[i].target);
+		vdev__put_le16(b + i * VS_SUB_REC + 2, s->subs[i].lun);
+		vdev__put_le32(b + i * VS_SUB_REC + 4, s->subs[i].classes);
+	}
+	rc = vdev_state_put(w, TAG_ANSB, VDEV_STATE_BYTES, VDEV_STATE_F_REQUIRED, b,
+			    (size_t)s->nsubs * VS_SUB_REC);
+	free(b);
+	return rc;
+}
+
+static int vs_sub_cmp(const void *a, const void *b)
+{
+	const struct vs_sub *x = a, *y = b;
+	uint32_t kx = (uint32_t)x->target << 16 | x->lun, ky = (uint32_t)y->target << 16 | y->lun;
+
+	return kx < ky ? -1 : kx > ky;
+}
+
+/*
+ * Read and check the subscriptions record (untrusted): each names a LUN
+ * this bus has, once, with classes we support. @return 0 with *out
+ * (malloc'd, the caller frees) and *nout set, or the reader's error.
+ */
+static int vs_subs_load(struct vs *s, vdev_state_reader *r, struct vs_sub **out, uint32_t *nout)
+{
+	struct vdev_state_record rec;
+	const uint8_t *p;
+	struct vs_sub *v;
+	uint32_t n;
+	int rc;
+
+	rc = vdev_state_next(r, &rec);
+	if (rc < 0)
+		return rc;
+	if (!rc || rec.tag != TAG_ANSB || rec.type != VDEV_STATE_BYTES || !rec.len ||
+	    rec.len % VS_SUB_REC)
+		return vdev_state_fail(r, -EBADMSG, "virtio-scsi: subscriptions malformed");
+	n = rec.len / VS_SUB_REC;
+	if (n > vdev_scsi_lun_count(s->bus))
+		return vdev_state_fail(r, -ERANGE, "virtio-scsi: %u subscriptions for %u LUNs", n,
+				       vdev_scsi_lun_count(s->bus));
+	v = calloc(n, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	p = rec.data;
+	for (uint32_t i = 0; i < n; i++, p += VS_SUB_REC) {
+		v[i].target = vdev__le16(p);
+		v[i].lun = vdev__le16(p + 2);
+		v[i].classes = vdev__le32(p + 4);
+		if (!v[i].classes || (v[i].classes & ~VS_EVT_ASYNC_MEDIA_CHANGE) ||
+		    v[i].target >= VDEV_SCSI_MAX_TARGETS || v[i].lun >= VDEV_SCSI_MAX_LUNS ||
+		    !vdev_scsi_lun_find(s->bus, v[i].target, v[i].lun)) {
+			rc = vdev_state_fail(r, -ERANGE,
+					     "virtio-scsi: subscription of %u:%u to %#x refused",
+					     v[i].target, v[i].lun, v[i].classes);
+			free(v);
+			return rc;
+		}
+	}
+	qsort(v, n, sizeof(*v), vs_sub_cmp);
+	for (uint32_t i = 1; i < n; i++) {
+		if (!vs_sub_cmp(&v[i - 1], &v[i])) {
+			rc = vdev_state_fail(r, -EBADMSG, "virtio-scsi: %u:%u subscribed twice",
+					     v[i].target, v[i].lun);
+			free(v);
+			return rc;
+		}
+	}
+	*out = v;
+	*nout = n;
+	return 0;
 }
 
 static int vs_model_save(void *opaque, vdev_state_writer *w)
@@ -1029,7 +1350,11 @@ static int vs_model_save(void *opaque, vdev_state_writer *w)
 	};
 	int rc;
 
-	rc = vdev_state_begin(w, TAG_VSCF, 1, VDEV_STATE_F_REQUIRED);
+	/* Version 1 without subscriptions: older destinations can load it. */
+	rc = vdev_state_begin(w, TAG_VSCF, s->nsubs ? VS_CF_VERSION_SUBS : VS_CF_VERSION,
+			      VDEV_STATE_F_REQUIRED);
+	if (!rc && s->nsubs)
+		rc = vs_subs_save(s, w);
 	if (!rc)
 		rc = vdev_state_save_fields(w, vs_fields, VDEV__ARRAY_SIZE(vs_fields), &im);
 	if (!rc)
@@ -1043,6 +1368,8 @@ static int vs_model_load(void *opaque, vdev_state_reader *r)
 {
 	struct vs *s = opaque;
 	struct vdev_state_record rec;
+	struct vs_sub *subs = NULL;
+	uint32_t nsubs = 0;
 	struct vs_image im;
 	int rc;
 
@@ -1051,25 +1378,29 @@ static int vs_model_load(void *opaque, vdev_state_reader *r)
 		return rc;
 	if (rc == 0 || rec.tag != TAG_VSCF || rec.type != VDEV_STATE_SECTION)
 		return vdev_state_fail(r, -EBADMSG, "virtio-scsi: configuration section missing");
-	if (rec.version != 1)
-		return vdev_state_fail(r, -EPROTONOSUPPORT,
-				       "virtio-scsi: configuration version %u unknown", rec.version);
+	if (rec.version != VS_CF_VERSION && rec.version != VS_CF_VERSION_SUBS)
+		return vdev_state_fail(r, -EPROTONOSUPPORT, "virtio-scsi: configuration version %u",
+				       rec.version);
 	memset(&im, 0, sizeof(im));
 	rc = vdev_state_enter(r);
+	if (!rc && rec.version == VS_CF_VERSION_SUBS)
+		rc = vs_subs_load(s, r, &subs, &nsubs);
 	if (!rc)
 		rc = vdev_state_load_fields(r, vs_fields, VDEV__ARRAY_SIZE(vs_fields), &im);
 	if (!rc)
 		rc = vdev_state_leave(r);
-	if (rc)
-		return rc;
 	/* The guest read these: they must not change under it. */
-	if (im.num_queues != s->nreq || im.seg_max != s->seg_max ||
-	    im.max_sectors != s->max_sectors || im.cmd_per_lun != s->cmd_per_lun)
-		return vdev_state_fail(r, -ERANGE,
-				       "virtio-scsi: source had num_queues %u seg_max %u "
-				       "max_sectors %u cmd_per_lun %u; this device %u %u %u %u",
-				       im.num_queues, im.seg_max, im.max_sectors, im.cmd_per_lun,
-				       s->nreq, s->seg_max, s->max_sectors, s->cmd_per_lun);
+	if (!rc && (im.num_queues != s->nreq || im.seg_max != s->seg_max ||
+		    im.max_sectors != s->max_sectors || im.cmd_per_lun != s->cmd_per_lun))
+		rc = vdev_state_fail(r, -ERANGE,
+				     "virtio-scsi: source had num_queues %u seg_max %u "
+				     "max_sectors %u cmd_per_lun %u; this device %u %u %u %u",
+				     im.num_queues, im.seg_max, im.max_sectors, im.cmd_per_lun,
+				     s->nreq, s->seg_max, s->max_sectors, s->cmd_per_lun);
+	if (rc) {
+		free(subs);
+		return rc;
+	}
 
 	/* Commands at the bus now belong to the old state of the queues. */
 	vs_park_all(s, false);
@@ -1077,9 +1408,13 @@ static int vs_model_load(void *opaque, vdev_state_reader *r)
 	if (rc) {
 		/* Refused: nothing changes for the guest; resubmit what we parked. */
 		vdev_timer_arm(s->resume, vdev_now_ns(s->ctx));
+		free(subs);
 		return rc;
 	}
 	vs_drop_parked(s);
+	free(s->subs);
+	s->subs = subs;
+	s->nsubs = s->subs_cap = nsubs;
 	s->cdb_size = im.cdb_size;
 	s->sense_size = im.sense_size;
 	s->events_missed = im.events_missed;
@@ -1135,6 +1470,7 @@ static void vs_free(struct vs *s)
 	free(s->ctrl.iov);
 	free(s->event.iov);
 	free(s->big.iov);
+	free(s->subs);
 	free(s);
 }
 
@@ -1211,6 +1547,7 @@ static const struct vdev_virtio_ops vs_ops_template = {
 	.config_write = vs_config_write,
 	.reset = vs_reset,
 	.queue_notify = vs_queue_notify,
+	.queue_reset = vs_queue_reset,
 	.save = vs_model_save,
 	.load = vs_model_load,
 };
