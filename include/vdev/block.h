@@ -8,7 +8,18 @@
  * for benchmarks), "file" (a regular file or block device, over io_uring
  * with liburing; buffered or O_DIRECT), with a thread-pool engine used
  * automatically where io_uring is unavailable (vdev_blk_engine() says
- * which one runs).
+ * which one runs), and "sg": a host SCSI device (a SCSI generic node
+ * /dev/sgN, or a SCSI block device /dev/sdX) driven with the SG_IO ioctl,
+ * for pass-through SCSI LUNs only (vdev/scsi.h, VDEV_SCSI_LUN_PASSTHROUGH):
+ * it carries no READ/WRITE/FLUSH/DISCARD requests (vdev_blk_submit()
+ * refuses them with -EOPNOTSUPP). Opening it checks the node takes SG_IO
+ * (else -ENOTTY); vdev_blk_size() is the device's capacity, 0 if it has
+ * none (no medium). SG_IO blocks a thread per command: "sg" backends run
+ * on a thread pool of their loop's (made by the first one to join, of
+ * opts.threads workers, 0: 4), whatever engine the loop's files use, and
+ * vdev_blk_engine() says THREADS. A command that reached the device cannot
+ * be cancelled: it completes when the device (or the host's timeout)
+ * ends it.
  *
  * Completions never run inside vdev_blk_submit(): they are delivered on
  * the thread that calls vdev_blk_poll() — the thread the VMM designates.
@@ -98,12 +109,12 @@ enum vdev_blk_engine {
 /** Options for vdev_blk_open(). Begins with struct_size. */
 struct vdev_blk_opts {
 	size_t struct_size;
-	const char *driver;    /**< "file", "memory" or "null" */
-	const char *path;      /**< file: the path */
+	const char *driver;    /**< "file", "memory", "null" or "sg" */
+	const char *path;      /**< file, sg: the path */
 	uint64_t size;         /**< memory/null: size in bytes (multiple of 512) */
 	int readonly;          /**< open read-only; writes fail with -EROFS */
 	int direct;            /**< file: O_DIRECT (buffers/offsets aligned to the block size) */
-	uint32_t engine;       /**< enum vdev_blk_engine */
+	uint32_t engine;       /**< enum vdev_blk_engine (sg: AUTO or THREADS) */
 	uint32_t queue_depth;  /**< most requests in flight (0: 128) */
 	uint32_t threads;      /**< thread-pool engine: worker count (0: 4) */
 	uint32_t reserved;

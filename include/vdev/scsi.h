@@ -3,8 +3,9 @@
  * @file vdev/scsi.h
  * A transport-independent SCSI target: one bus of up to 256 targets with
  * up to 16384 LUNs each, holding disks (SBC-4), CD-ROMs (MMC) and
- * pass-through devices, and executing SAM-5 commands and task management
- * for a transport (virtio-scsi, USB storage, PVSCSI...).
+ * pass-through devices (host SCSI devices through SG_IO), and executing
+ * SAM-5 commands and task management for a transport (virtio-scsi, USB
+ * storage, PVSCSI...).
  *
  * The transport decodes its own LUN addressing into (target, lun) and
  * submits a #vdev_scsi_req per command. The bus parses the CDB, checks
@@ -162,8 +163,17 @@ VDEV_API void vdev_scsi_bus_free(vdev_scsi_bus *bus);
 enum vdev_scsi_lun_type {
 	VDEV_SCSI_LUN_DISK = 0,        /**< SBC-4 direct-access block device */
 	VDEV_SCSI_LUN_CDROM = 5,       /**< MMC CD/DVD-ROM drive, 2048-byte blocks, read-only */
-	VDEV_SCSI_LUN_PASSTHROUGH = 100, /**< a host SCSI device via SG_IO (not yet) */
+	VDEV_SCSI_LUN_PASSTHROUGH = 100, /**< a host SCSI device via SG_IO: see below */
 };
+
+/**
+ * Pass-through policy flag (vdev_scsi_lun_opts.sg_flags): forward every
+ * opcode, including those of the deny list (the bitmap is ignored).
+ */
+#define VDEV_SCSI_SG_ALLOW_ALL (1u << 0)
+
+/** Size in bytes of a pass-through deny bitmap (one bit per opcode). */
+#define VDEV_SCSI_SG_DENY_SIZE 32
 
 /** Options for vdev_scsi_lun_add(). Begins with struct_size. */
 struct vdev_scsi_lun_opts {
@@ -182,9 +192,26 @@ struct vdev_scsi_lun_opts {
 	const char *serial;         /**< unit serial number VPD 0x80 (printable ASCII, at most
 				         64); default derived from the address */
 	uint64_t wwn;               /**< NAA designator for VPD 0x83 (0: derived) */
-	const char *sg_path;        /**< pass-through: /dev/sgN or a block device */
+	const char *sg_path;        /**< reserved, must be NULL (a pass-through LUN's device
+				         is its "sg" backend, @c blk) */
 	uint32_t sg_timeout_ms;     /**< pass-through per-command timeout (0: 30000) */
 	uint32_t reserved;
+	/**
+	 * Pass-through: opcodes refused with CHECK CONDITION, ILLEGAL REQUEST,
+	 * INVALID COMMAND OPERATION CODE (20h/00h) without reaching the host,
+	 * a bitmap of VDEV_SCSI_SG_DENY_SIZE bytes (opcode N is bit N % 8 of
+	 * byte N / 8), copied by vdev_scsi_lun_add(). NULL: the default list,
+	 * the commands with which a guest could damage the host device or
+	 * disturb its other users: FORMAT UNIT 04h, REASSIGN BLOCKS 07h,
+	 * MODE SELECT 15h/55h, RESERVE/RELEASE 16h/17h/56h/57h, SEND
+	 * DIAGNOSTIC 1Dh, WRITE BUFFER 3Bh, WRITE LONG 3Fh, SANITIZE 48h,
+	 * PERSISTENT RESERVE OUT 5Fh, EXTENDED COPY 83h, SERVICE ACTION OUT(16)
+	 * 9Fh (WRITE LONG(16)), MAINTENANCE OUT A4h, SECURITY PROTOCOL OUT
+	 * B5h. Not for other LUN types (must be NULL).
+	 */
+	const uint8_t *sg_deny;
+	uint32_t sg_flags;          /**< pass-through: VDEV_SCSI_SG_* (0 for other types) */
+	uint32_t reserved2;         /**< 0 */
 };
 
 /**
@@ -194,11 +221,70 @@ struct vdev_scsi_lun_opts {
  * A CD-ROM is read-only and removable whatever the options say; its medium
  * (an ISO image: one data track; above 360000 sectors it is presented as a
  * DVD-ROM) may be NULL (an empty drive, tray closed).
- * @return 0; -EEXIST; -EINVAL (address or options); -ENOMEM; -ENOTSUP
- *         (PASSTHROUGH: not yet). On failure the caller keeps @c blk.
+ *
+ * A PASSTHROUGH LUN forwards the guest's commands to a host SCSI device:
+ * @c blk must be an "sg" backend (vdev/block.h), else -EINVAL. Every CDB
+ * goes to the host as it is (its length taken from the opcode's group),
+ * except: REPORT LUNS, answered by the bus with its target's LUNs; the
+ * bus's unit attentions (power on, LUN inventory changes), reported first
+ * (but on INQUIRY and REQUEST SENSE, SAM-5 §5.14); opcodes on the deny
+ * list (@c sg_deny); and, on a read-only LUN, the write commands (DATA
+ * PROTECT). Task attributes and task management stay in the bus; SG_IO
+ * cannot be interrupted, so an aborted command that reached the host
+ * completes (aborted) when the host returns it, and the TMF waits for
+ * that. The device's status, sense data (byte for byte, truncated only to
+ * sense_cap) and residual reach the transport as they are. A host-side
+ * timeout (@c sg_timeout_ms) completes the command with CHECK CONDITION,
+ * ABORTED COMMAND, INTERNAL TARGET FAILURE (44h/00h), which initiators
+ * retry; a device that went away gives RESP_BAD_TARGET; other host or
+ * driver failures RESP_FAILURE, or BUSY when the host says to retry. The
+ * Block Limits VPD page (B0h) is clamped to what the host queue takes
+ * (MAXIMUM and OPTIMAL TRANSFER LENGTH). Saved state: the address, type
+ * and the bus's unit attentions only (the host device holds the rest).
+ *
+ * @return 0; -EEXIST; -EINVAL (address or options); -ENOMEM. On failure
+ *         the caller keeps @c blk.
  */
 VDEV_API int vdev_scsi_lun_add(vdev_scsi_bus *bus, uint16_t target, uint16_t lun,
 			       const struct vdev_scsi_lun_opts *opts, vdev_scsi_lun **out);
+
+/**
+ * Add a LUN from a spec string, the syntax the VMM tools share:
+ * "lun<L>=VALUE" or "lun<T>.<L>=VALUE" (target T 0..255, default 0; LUN L
+ * 0..16383), VALUE = [KIND:]PATH[:OPT]..., KIND "disk" (the default),
+ * "cdrom" or "sg" (a pass-through LUN on /dev/sgN or a SCSI block device);
+ * OPTs: "ro", "direct" (O_DIRECT; disk, cdrom), "wc" / "wt" (write cache
+ * on / write-through; disk), "bs=512" / "bs=4096" (disk), "serial=S",
+ * "vendor=V", "product=P" (INQUIRY strings, printable ASCII, no ':' or
+ * ','), "allow-all" (sg: VDEV_SCSI_SG_ALLOW_ALL). "cdrom:" with an empty
+ * PATH is an empty drive. PATH cannot contain ':' (nor ',' when it comes
+ * from vdev_scsi_split_spec()). The backend is opened ("file" for disk and
+ * cdrom, "sg" for sg) on @p loop (NULL: a private loop of its own) and
+ * owned by the LUN. Thread: the bus's (and the loop's) thread.
+ * @return 0 (*@p out = the LUN, if @p out); -EINVAL (a malformed string:
+ *         one log line names the problem, nothing is added); the errors of
+ *         vdev_blk_open() (-ENOENT, -EACCES, -ENOTTY for sg on a node that
+ *         is not SCSI...) and of vdev_scsi_lun_add() (-EEXIST...).
+ */
+VDEV_API int vdev_scsi_lun_add_str(vdev_scsi_bus *bus, vdev_blk_loop *loop, const char *str,
+				   vdev_scsi_lun **out);
+
+/**
+ * Split a device spec "NAME,key=value,...,lun0=a.img,lun1=cdrom:b.iso"
+ * into the device part (every item that is not a LUN, in order: here
+ * "NAME,key=value,...") and the LUN strings for vdev_scsi_lun_add_str()
+ * (items whose key is "lun<L>" or "lun<T>.<L>" with decimal numbers, in
+ * order). Items are separated by ','. On success the caller owns
+ * *@p device_spec, the array *@p lun_strs and its *@p n_luns strings (NULL
+ * when there are none), and frees them with vdev_scsi_split_spec_free().
+ * Thread: any. @return 0; -EINVAL (NULL argument); -ENOMEM (nothing is
+ * returned then).
+ */
+VDEV_API int vdev_scsi_split_spec(const char *spec, char **device_spec, char ***lun_strs,
+				  size_t *n_luns);
+
+/** Free what vdev_scsi_split_spec() returned. NULLs are no-ops. Thread: any. */
+VDEV_API void vdev_scsi_split_spec_free(char *device_spec, char **lun_strs, size_t n_luns);
 
 /**
  * Remove a LUN: its requests are aborted (they complete with

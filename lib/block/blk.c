@@ -102,25 +102,32 @@ static void backend_free(vdev_blk *b)
 	free(b);
 }
 
-/* Join opts->loop, or make the private loop, and take its engine. */
+/*
+ * Join opts->loop, or make the private loop. File backends take the
+ * loop's engine; memory/null (inline) and sg (the loop's sg pool) bring
+ * their own.
+ */
 static int join_loop(vdev_blk *b, const struct vdev_blk_opts *o)
 {
 	vdev_blk_loop *l = o->loop;
-	bool inl = b->eng == &vdev__blk_inline_ops;
+	bool own_eng = b->eng != NULL;
 	int rc;
 
 	if (!l) {
-		rc = vdev__blk_loop_create(b->ctx, inl ? VDEV_BLK_ENGINE_INLINE : o->engine, b->qd,
-					   o->threads, o->path ? o->path : o->driver, true, &l);
+		rc = vdev__blk_loop_create(b->ctx, own_eng ? VDEV_BLK_ENGINE_INLINE : o->engine,
+					   b->qd, o->threads, o->path ? o->path : o->driver, true,
+					   &l);
 		if (rc)
 			return rc;
 		b->own_loop = true;
-	} else if (!inl && (!l->eng || (o->engine != VDEV_BLK_ENGINE_AUTO &&
-					 o->engine != (uint32_t)l->engine))) {
+	} else if (!own_eng && (!l->eng || (o->engine != VDEV_BLK_ENGINE_AUTO &&
+					     o->engine != (uint32_t)l->engine))) {
 		return -ENOTSUP; /* the loop's engine is the one file backends get */
 	}
 	vdev__blk_loop_attach(l, b);
-	if (!inl) {
+	if (b->eng == &vdev__blk_sg_ops)
+		return vdev__blk_loop_sg_pool(l, o->threads ? o->threads : BLK_DEFAULT_THREADS);
+	if (!own_eng) {
 		b->eng = l->eng;
 		b->engine = l->engine;
 	}
@@ -136,7 +143,8 @@ static int check_opts(const struct vdev_blk_opts *o)
 	return 0;
 }
 
-int vdev_blk_open(vdev_ctx *ctx, const struct vdev_blk_opts *opts, vdev_blk **out)
+int vdev__blk_open_hooked(vdev_ctx *ctx, const struct vdev_blk_opts *opts,
+			  const struct vdev__blk_sg_hooks *hooks, vdev_blk **out)
 {
 	struct vdev_blk_opts o;
 	vdev_blk *b;
@@ -178,6 +186,8 @@ int vdev_blk_open(vdev_ctx *ctx, const struct vdev_blk_opts *opts, vdev_blk **ou
 		rc = vdev__blk_null_open(b, &o);
 	else if (!strcmp(o.driver, "file"))
 		rc = vdev__blk_file_open(b, &o);
+	else if (!strcmp(o.driver, "sg"))
+		rc = vdev__blk_sg_open(b, &o, hooks);
 	else
 		rc = -EINVAL;
 	if (!rc)
@@ -188,6 +198,11 @@ int vdev_blk_open(vdev_ctx *ctx, const struct vdev_blk_opts *opts, vdev_blk **ou
 	}
 	*out = b;
 	return 0;
+}
+
+int vdev_blk_open(vdev_ctx *ctx, const struct vdev_blk_opts *opts, vdev_blk **out)
+{
+	return vdev__blk_open_hooked(ctx, opts, NULL, out);
 }
 
 /*
@@ -235,19 +250,12 @@ void vdev_blk_close(vdev_blk *b)
 	vdev__blk_finish_close(b);
 }
 
-int vdev_blk_submit(vdev_blk *b, struct vdev_blk_req *req)
+/* Take a slot for the validated @req (@len bytes) and start or plug it. */
+static int submit_checked(vdev_blk *b, struct vdev_blk_req *req, uint64_t len)
 {
 	struct blk_slot *s;
-	uint64_t len;
 	int rc;
 
-	if (!b || !req)
-		return -EINVAL;
-	if (b->closing)
-		return -ESHUTDOWN;
-	rc = vdev__blk_validate(b, req, &len);
-	if (rc)
-		return rc;
 	if (slot_of(b, req))
 		return -EBUSY; /* already in flight: the caller would get two completions */
 	if (b->inflight >= b->qd || !b->free)
@@ -290,6 +298,41 @@ int vdev_blk_submit(vdev_blk *b, struct vdev_blk_req *req)
 	}
 	b->eng->kick(b);
 	return 0;
+}
+
+int vdev_blk_submit(vdev_blk *b, struct vdev_blk_req *req)
+{
+	uint64_t len;
+	int rc;
+
+	if (!b || !req)
+		return -EINVAL;
+	if (b->closing)
+		return -ESHUTDOWN;
+	if (b->sg)
+		return -EOPNOTSUPP; /* an "sg" backend carries SCSI commands only */
+	rc = vdev__blk_validate(b, req, &len);
+	if (rc)
+		return rc;
+	return submit_checked(b, req, len);
+}
+
+int vdev__blk_scsi_submit(vdev_blk *b, struct vdev_blk_req *req, struct vdev__blk_scsi_cmd *cmd)
+{
+	uint64_t len;
+	int rc;
+
+	if (!b || !req || !cmd)
+		return -EINVAL;
+	if (b->closing)
+		return -ESHUTDOWN;
+	rc = vdev__blk_validate_scsi(b, req, cmd, &len);
+	if (rc)
+		return rc;
+	/* The op and the command travel with the request to the worker. */
+	req->op = VDEV__BLK_OP_SCSI;
+	req->internal[1] = (uint64_t)(uintptr_t)cmd;
+	return submit_checked(b, req, len);
 }
 
 void vdev_blk_plug(vdev_blk *b)

@@ -102,6 +102,12 @@ struct vdev_blk_loop {
 	vdev_blk *ready_head, **ready_tail;     /* backends with a non-empty done list */
 	vdev_blk *closing;      /* closed from a callback: finished when delivery ends */
 	vdev_blk *all;          /* every attached backend (doubly linked) */
+	/*
+	 * "sg" backends' thread pool (SG_IO blocks a worker per command),
+	 * made when the first one joins, whatever the loop's own engine;
+	 * reaped with it, freed with the loop.
+	 */
+	struct blk_pool *sg_pool;
 };
 
 /* Test-only fault switches for the file driver (struct blk_file.quirks). */
@@ -150,6 +156,7 @@ struct vdev_blk {
 	void (*drv_close)(vdev_blk *b);
 	uint8_t *mem;           /* memory driver */
 	struct blk_file file;   /* file driver */
+	struct blk_sg *sg;      /* sg driver (NULL for the others) */
 };
 
 /* blk.c: completion plumbing for the engines (backend thread only). */
@@ -180,6 +187,10 @@ void vdev__blk_loop_detach(vdev_blk_loop *l, vdev_blk *b);
 
 /* blk_validate.c: the submit-time checks; 0 or a negative errno. */
 int vdev__blk_validate(const vdev_blk *b, const struct vdev_blk_req *req, uint64_t *len);
+struct vdev__blk_scsi_cmd;
+/* The same for a pass-through command on an "sg" backend (blk_sg.c). */
+int vdev__blk_validate_scsi(const vdev_blk *b, const struct vdev_blk_req *req,
+			    const struct vdev__blk_scsi_cmd *cmd, uint64_t *len);
 
 /* Advance an iovec cursor (idx, off) by n bytes, skipping empty entries. */
 void vdev__blk_iov_advance(const struct iovec *iov, unsigned int cnt, unsigned int *idx,
@@ -228,6 +239,131 @@ void vdev__blk_pool_pause(struct blk_pool *p, bool paused);
 void vdev__blk_pool_free(struct blk_pool *p);
 /* The thread-pool engine's pool (tests). */
 struct blk_pool *vdev__blk_threads_pool(vdev_blk *b);
+
+/* ---- SCSI pass-through: the "sg" driver (blk_sg.c, blk_sg_io.c) ---- */
+
+/*
+ * The internal op an "sg" backend carries (the only one): a SCSI command
+ * run with the SG_IO ioctl. Never accepted by vdev_blk_submit(); the SCSI
+ * layer submits it with vdev__blk_scsi_submit().
+ */
+#define VDEV__BLK_OP_SCSI 0x80u
+
+enum vdev__blk_scsi_dir {
+	VDEV__BLK_SCSI_NONE = 0,
+	VDEV__BLK_SCSI_TO_DEV,         /* data-out: req->iov holds it */
+	VDEV__BLK_SCSI_FROM_DEV,       /* data-in: into req->iov */
+};
+
+/* SG_IO's sense buffer length is one byte (sg_io_hdr.mx_sb_len). */
+#define VDEV__BLK_SCSI_SENSE_MAX 252u
+#define VDEV__BLK_SCSI_CDB_MAX 32u
+
+/*
+ * One pass-through command, kept unchanged by the caller until the
+ * request's completion ran. Its results are valid when the request
+ * completed with 0 (the host ran it, whatever the SCSI outcome); a
+ * negative result means SG_IO itself failed (-ECANCELED: withdrawn
+ * before it reached the host; -ENOMEM, -EINVAL, -ENODEV... from the
+ * ioctl) and the fields below it are 0.
+ */
+struct vdev__blk_scsi_cmd {
+	/* in */
+	uint8_t cdb[VDEV__BLK_SCSI_CDB_MAX];
+	uint8_t cdb_len;               /* 6..32 */
+	uint8_t dir;                   /* enum vdev__blk_scsi_dir */
+	uint8_t sense_cap;             /* room at @sense (<= VDEV__BLK_SCSI_SENSE_MAX) */
+	uint8_t *sense;                /* sense data from the device, byte for byte */
+	uint32_t timeout_ms;           /* sg_io_hdr.timeout (0: the kernel's default) */
+	/* out */
+	uint8_t status;                /* SAM status byte */
+	uint8_t sense_len;             /* sense bytes written (sb_len_wr) */
+	uint16_t host_status;          /* DID_* */
+	uint16_t driver_status;        /* DRIVER_* (| SUGGEST_*) */
+	int32_t resid;                 /* data bytes not transferred */
+	uint32_t duration_ms;
+};
+
+/* Host status values (SG_IO host_status, linux/scsi DID_*). */
+#define VDEV__DID_OK 0x00
+#define VDEV__DID_NO_CONNECT 0x01
+#define VDEV__DID_BUS_BUSY 0x02
+#define VDEV__DID_TIME_OUT 0x03
+#define VDEV__DID_BAD_TARGET 0x04
+#define VDEV__DID_ABORT 0x05
+#define VDEV__DID_ERROR 0x07
+#define VDEV__DID_RESET 0x08
+#define VDEV__DID_SOFT_ERROR 0x0b
+#define VDEV__DID_IMM_RETRY 0x0c
+#define VDEV__DID_REQUEUE 0x0d
+/* Driver status (low nibble of SG_IO driver_status). */
+#define VDEV__DRIVER_MASK 0x0f
+#define VDEV__DRIVER_BUSY 0x01
+#define VDEV__DRIVER_SOFT 0x02
+#define VDEV__DRIVER_TIMEOUT 0x06
+#define VDEV__DRIVER_SENSE 0x08
+
+/*
+ * Submit @cmd on the "sg" backend @b: @req carries done/user and the data
+ * buffers (iov/iovcnt: empty for VDEV__BLK_SCSI_NONE); its op is set here.
+ * Same contract as vdev_blk_submit(): 0 and the completion runs from the
+ * loop's poll, or a negative errno (-EINVAL: not an "sg" backend or a
+ * malformed command; -EAGAIN: queue full; -ESHUTDOWN) and it never runs.
+ * Cancel with vdev_blk_cancel(): a command still queued completes with
+ * -ECANCELED; one already in SG_IO cannot be interrupted and completes
+ * when the host returns it.
+ */
+int vdev__blk_scsi_submit(vdev_blk *b, struct vdev_blk_req *req, struct vdev__blk_scsi_cmd *cmd);
+
+/* Test hooks for the "sg" driver (see vdev__blk_open_hooked()). */
+struct vdev__blk_sg_hooks {
+	int (*ioctl)(void *opaque, int fd, unsigned long request, void *arg);
+	void *opaque;
+};
+
+/* The sg driver's host state: written at open, then only read (workers too). */
+struct blk_sg {
+	int fd;
+	bool is_bdev;
+	bool hooked;
+	uint32_t lbs;                  /* 0: unknown (READ CAPACITY failed at open) */
+	uint64_t max_xfer;             /* bytes; 0: unknown */
+	unsigned int max_iov;          /* more data segments than this are bounced */
+	struct vdev__blk_sg_hooks hooks;
+};
+
+/* ioctl() on the device, or the test hook: 0 or a negative errno. */
+int vdev__blk_sg_ioctl(const struct blk_sg *sg, unsigned long request, void *arg);
+
+/* What the SCSI layer needs to know about the host device. */
+struct vdev__blk_sg_info {
+	bool is_bdev;                  /* a block device node (else a SCSI generic node) */
+	uint32_t lbs;                  /* logical block size in bytes; 0: unknown */
+	uint64_t max_xfer;             /* most bytes per command the host queue takes; 0: unknown */
+};
+
+/* @return 0 with *@out filled, or -EINVAL if @b is not an "sg" backend. */
+int vdev__blk_sg_info(const vdev_blk *b, struct vdev__blk_sg_info *out);
+
+/*
+ * vdev_blk_open() with test hooks (struct vdev__blk_sg_hooks above) for
+ * an "sg" backend, NULL for the real ioctl: every ioctl the driver makes
+ * on the device (at open and from the workers) goes to hooks->ioctl, which returns 0 or a negative errno. It runs on worker
+ * threads, concurrently: it must be thread-safe. With hooks, sysfs is not
+ * consulted. The path is still opened (any character device will do).
+ */
+int vdev__blk_open_hooked(vdev_ctx *ctx, const struct vdev_blk_opts *opts,
+			  const struct vdev__blk_sg_hooks *hooks, vdev_blk **out);
+
+/* The driver. */
+int vdev__blk_sg_open(vdev_blk *b, const struct vdev_blk_opts *o,
+		      const struct vdev__blk_sg_hooks *hooks);
+/* The engine "sg" backends use: the loop's sg_pool. */
+extern const struct blk_engine_ops vdev__blk_sg_ops;
+/* Make the loop's sg pool if it has none. 0 or a negative errno. */
+int vdev__blk_loop_sg_pool(vdev_blk_loop *l, unsigned int nthreads);
+/* Worker thread: run one SG_IO request; 0 or a negative errno. */
+int64_t vdev__blk_sg_exec(const vdev_blk *b, const struct vdev_blk_req *req);
 
 /* io_uring statistics for tests: io_uring_submit() calls made. */
 unsigned long vdev__blk_uring_submit_calls(const vdev_blk *b);

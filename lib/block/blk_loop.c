@@ -41,7 +41,7 @@ void vdev__blk_loop_reap(vdev_blk_loop *l)
 	uint64_t v;
 
 	/* Drain first: a completion arriving after this makes it readable again. */
-	if (l->eng || l->efd_set) {
+	if (l->eng || l->sg_pool || l->efd_set) {
 		l->efd_set = false;
 		if (read(l->efd, &v, sizeof(v)) < 0) {
 			/* EAGAIN: nothing was signalled */
@@ -49,6 +49,18 @@ void vdev__blk_loop_reap(vdev_blk_loop *l)
 	}
 	if (l->eng)
 		l->eng->reap(l);
+	if (l->sg_pool)
+		vdev__blk_pool_reap(l->sg_pool);
+}
+
+int vdev__blk_loop_sg_pool(vdev_blk_loop *l, unsigned int nthreads)
+{
+	int err = 0;
+
+	if (l->sg_pool)
+		return 0;
+	l->sg_pool = vdev__blk_pool_new(l->efd, nthreads, &err);
+	return l->sg_pool ? 0 : err;
 }
 
 int vdev__blk_loop_sleep(vdev_blk_loop *l, int timeout_ms)
@@ -144,6 +156,7 @@ void vdev__blk_loop_destroy(vdev_blk_loop *l)
 {
 	if (l->eng)
 		l->eng->fini(l);
+	vdev__blk_pool_free(l->sg_pool);
 	if (l->efd >= 0)
 		close(l->efd);
 	free(l);

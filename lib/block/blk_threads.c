@@ -5,11 +5,13 @@
  * few operations io_uring cannot do).
  *
  * A fixed set of workers takes slots from a FIFO queue, runs them with
- * vdev__blk_file_exec() and appends them to a completion list, all under
- * one mutex. The worker that makes the completion list non-empty writes
- * the event fd; the backend's thread drains the fd and then takes the list
- * (vdev_blk_poll()), so a completion is never missed (at worst the fd is
- * readable once with nothing left to reap). Workers never run callbacks.
+ * vdev__blk_file_exec() (vdev__blk_sg_exec() for pass-through commands:
+ * "sg" backends use a pool of their own, see blk_sg.c) and appends them
+ * to a completion list, all under one mutex. The worker that makes the
+ * completion list non-empty writes the event fd; the backend's thread
+ * drains the fd and then takes the list (vdev_blk_poll()), so a
+ * completion is never missed (at worst the fd is readable once with
+ * nothing left to reap). Workers never run callbacks.
  *
  * Cancel withdraws a slot still queued (it completes with -ECANCELED); one
  * a worker has started runs to its end and completes with its result.
@@ -59,7 +61,10 @@ static void *pool_worker(void *arg)
 		s->pstate = BLK_P_RUNNING;
 		pthread_mutex_unlock(&p->lock);
 
-		res = vdev__blk_file_exec(&s->owner->file, s->req);
+		if (s->req->op == VDEV__BLK_OP_SCSI)
+			res = vdev__blk_sg_exec(s->owner, s->req);
+		else
+			res = vdev__blk_file_exec(&s->owner->file, s->req);
 
 		pthread_mutex_lock(&p->lock);
 		s->result = res;

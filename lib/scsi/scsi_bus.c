@@ -114,10 +114,14 @@ static int check_opts(vdev_scsi_bus *bus, const struct vdev_scsi_lun_opts *o)
 {
 	bool cd = o->type == VDEV_SCSI_LUN_CDROM;
 
-	if (o->type == VDEV_SCSI_LUN_PASSTHROUGH)
-		return -ENOTSUP;
-	if ((o->type != VDEV_SCSI_LUN_DISK && !cd) || o->reserved || (!o->blk && !cd))
+	if (o->type == VDEV_SCSI_LUN_PASSTHROUGH) {
+		if (vdev__scsi_pt_check_opts(bus, o))
+			return -EINVAL;
+	} else if (o->sg_path || o->sg_deny || o->sg_flags || o->reserved2) {
+		return -EINVAL; /* pass-through options on another type */
+	} else if ((o->type != VDEV_SCSI_LUN_DISK && !cd) || o->reserved || (!o->blk && !cd)) {
 		return -EINVAL;
+	}
 	if (cd ? o->block_size && o->block_size != 2048
 	       : o->block_size && o->block_size != 512 && o->block_size != 4096)
 		return -EINVAL;
@@ -241,6 +245,12 @@ int vdev_scsi_lun_add(vdev_scsi_bus *bus, uint16_t target, uint16_t lun,
 	pad_copy(l->product, sizeof(l->product), o.product,
 		 l->type == VDEV_SCSI_LUN_CDROM ? "VIRTUAL-CDROM" : "VIRTUAL-DISK");
 	pad_copy(l->revision, sizeof(l->revision), o.revision, rev);
+	if (l->type == VDEV_SCSI_LUN_PASSTHROUGH && vdev__scsi_pt_init(l, &o)) {
+		target_trim(bus, target, lun);
+		free(l->serial);
+		free(l);
+		return -ENOMEM;
+	}
 	vdev__scsi_ua_set_reset(l, SCSI_ASC_POWER_ON_RESET);
 
 	tg = bus->targets[target];
@@ -260,6 +270,7 @@ static void lun_destroy(vdev_scsi_lun *l, uint8_t resp)
 {
 	vdev__scsi_lun_abort(l, true, 0, resp);
 	vdev_blk_close(l->blk);
+	vdev__scsi_pt_free(l);
 	free(l->serial);
 	free(l);
 }

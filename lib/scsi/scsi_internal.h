@@ -250,6 +250,7 @@ struct vdev_scsi_lun {
 	char revision[4];
 	char *serial;                        /* NULL: derived from the address */
 	uint64_t wwn;                        /* 0: derived from the address */
+	struct vdev__scsi_pt *pt;            /* PASSTHROUGH LUNs only (scsi_passthrough.c) */
 };
 
 struct vdev_scsi_bus {
@@ -320,6 +321,7 @@ struct vdev__scsi_task {
 	unsigned int iovcnt;
 	struct iovec iov_inline[4];
 	struct vdev_blk_req breq;
+	struct vdev__blk_scsi_cmd *sgc;          /* pass-through: breq's SG_IO command (in buf) */
 };
 
 /* Finish @t: results to the request, done hook, waiting tasks started. */
@@ -445,6 +447,34 @@ void vdev__scsi_mmc_refresh(vdev_scsi_lun *l);
 bool vdev__scsi_cmd_fits(const struct vdev__scsi_cmd *c, const vdev_scsi_lun *l);
 /* START STOP UNIT with LOEJ=1 on a CD-ROM: load (@start) or eject the tray. */
 void vdev__scsi_mmc_load_eject(struct vdev__scsi_task *t, bool start);
+
+/* ---- pass-through LUNs (scsi_passthrough.c, scsi_pt_policy.c) ---- */
+
+struct vdev__blk_scsi_cmd;
+
+struct vdev__scsi_pt {
+	uint8_t deny[VDEV_SCSI_SG_DENY_SIZE];  /* opcodes refused locally */
+	bool allow_all;                        /* VDEV_SCSI_SG_ALLOW_ALL: deny ignored */
+	uint32_t timeout_ms;
+	uint32_t lbs;           /* the device's logical block size; 0: not known yet */
+	uint64_t max_xfer;      /* bytes per command the host queue takes; 0: unknown */
+};
+
+/* Check a PASSTHROUGH LUN's options: 0 or -EINVAL (with a log line). */
+int vdev__scsi_pt_check_opts(vdev_scsi_bus *bus, const struct vdev_scsi_lun_opts *o);
+/* Set up @l->pt from @o (checked); 0 or -ENOMEM. */
+int vdev__scsi_pt_init(vdev_scsi_lun *l, const struct vdev_scsi_lun_opts *o);
+void vdev__scsi_pt_free(vdev_scsi_lun *l);
+/* Run @t on a pass-through LUN: local answers, policy, or SG_IO. */
+void vdev__scsi_pt_dispatch(struct vdev__scsi_task *t);
+/* The default deny list (scsi_pt_policy.c) into @bitmap. */
+void vdev__scsi_pt_default_deny(uint8_t bitmap[VDEV_SCSI_SG_DENY_SIZE]);
+/* Does opcode @op write to the medium (refused on a read-only pass-through LUN)? */
+bool vdev__scsi_pt_is_write(uint8_t op);
+/* The CDB length opcode @op's group implies, up to @have (0: not enough bytes). */
+unsigned int vdev__scsi_pt_cdb_len(const uint8_t *cdb, unsigned int have);
+/* A command's data-in came back from the host: clamp Block Limits, learn the block size. */
+void vdev__scsi_pt_snoop(struct vdev__scsi_task *t);
 
 /* ---- command handlers ---- */
 

@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "block/blk_internal.h" /* vdev__blk_scsi_submit() for pass-through LUNs */
 #include "scsi/scsi_internal.h"
 
 /* ---- queues ---- */
@@ -232,6 +233,14 @@ static void blk_done(struct vdev_blk_req *breq, int64_t result)
 	vdev__scsi_lun_kick(l);
 }
 
+/* Hand @t->breq to the backend: a pass-through command or a block request. */
+static int blk_go(vdev_scsi_lun *l, struct vdev__scsi_task *t)
+{
+	if (t->sgc)
+		return vdev__blk_scsi_submit(l->blk, &t->breq, t->sgc);
+	return vdev_blk_submit(l->blk, &t->breq);
+}
+
 void vdev__scsi_blk_submit(struct vdev__scsi_task *t, vdev__scsi_step_fn step)
 {
 	vdev_scsi_lun *l = t->lun;
@@ -247,7 +256,7 @@ void vdev__scsi_blk_submit(struct vdev__scsi_task *t, vdev__scsi_step_fn step)
 		q_push(&l->park_q, t);
 		return;
 	}
-	rc = vdev_blk_submit(l->blk, &t->breq);
+	rc = blk_go(l, t);
 	if (!rc) {
 		t->blk_busy = true;
 		return;
@@ -285,6 +294,10 @@ static void dispatch(struct vdev__scsi_task *t)
 	const struct vdev__scsi_cmd *c;
 	bool bad_sa;
 
+	if (l && l->pt) {
+		vdev__scsi_pt_dispatch(t); /* a host device: it has its own command set */
+		return;
+	}
 	c = vdev__scsi_cmd_lookup(req->cdb, &bad_sa);
 	if (c && l && !vdev__scsi_cmd_fits(c, l))
 		c = NULL; /* not in this device type's command set */
@@ -387,7 +400,7 @@ void vdev__scsi_lun_kick(vdev_scsi_lun *l)
 		l->kick_again = 0;
 		/* 1. Requests waiting for a backend slot, in order. */
 		while ((t = l->park_q.head)) {
-			int rc = vdev_blk_submit(l->blk, &t->breq);
+			int rc = blk_go(l, t);
 
 			if (rc == -EAGAIN && vdev_blk_inflight(l->blk))
 				break;

@@ -1,0 +1,223 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The vdev-vhost-user-scsi daemon (examples/vhost-user-scsi) as a separate
+ * process: the in-test front end (test_vhost_user_util.h) connects over its
+ * socket and does I/O on a file-backed disk; the control socket adds and
+ * removes a LUN, which the guest side sees on the event queue (§5.6.6.3);
+ * SIGTERM ends it with status 0 and the data in the file.
+ * Skipped when the examples are not built.
+ */
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "test_vhost_user_util.h"
+
+#define D_REQQ 2u
+#define D_EVTQ 1u
+
+struct dt {
+	char dir[64];
+	char sock[128], ctl[128], img[128], img2[128];
+	pid_t pid;
+	struct fe f;
+	int cfd;
+};
+
+static int daemon_path(char *out, size_t cap)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *slash;
+
+	if (n <= 0)
+		return -1;
+	self[n] = 0;
+	slash = strrchr(self, '/');
+	if (!slash)
+		return -1;
+	*slash = 0;
+	snprintf(out, cap, "%s/../examples/vhost-user-scsi/vdev-vhost-user-scsi", self);
+	return access(out, X_OK);
+}
+
+static void make_file(const char *path, off_t size)
+{
+	int fd = open(path, O_CREAT | O_RDWR | O_TRUNC | O_CLOEXEC, 0600);
+
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, size), 0);
+	close(fd);
+}
+
+static void wait_for(const char *path)
+{
+	for (int i = 0; i < 500; i++) {
+		if (!access(path, F_OK))
+			return;
+		usleep(10000);
+	}
+	fail_msg("%s never appeared", path);
+}
+
+/* Send one control line, read one reply line into @buf. */
+static void ctl(struct dt *t, const char *cmd, char *buf, size_t cap)
+{
+	size_t len = 0;
+
+	assert_int_equal(write(t->cfd, cmd, strlen(cmd)), (ssize_t)strlen(cmd));
+	while (len + 1 < cap) {
+		struct pollfd p = { .fd = t->cfd, .events = POLLIN };
+		ssize_t n;
+
+		assert_int_equal(poll(&p, 1, 5000), 1);
+		n = read(t->cfd, buf + len, 1);
+		assert_int_equal(n, 1);
+		if (buf[len] == '\n')
+			break;
+		len++;
+	}
+	buf[len] = 0;
+}
+
+/* Make one event buffer available on the event queue. */
+static uint64_t post_event(struct dt *t)
+{
+	uint64_t g = vdrv_alloc(&t->f.mem, 16, 8);
+	struct vdrv_seg s = { g, 16, 1 };
+
+	memset(vdrv_host(&t->f.mem, g), 0xff, 16);
+	assert_true(vdrv_add(&t->f.vq[D_EVTQ], &s, 1, 0, g) >= 0);
+	vdrv_publish(&t->f.vq[D_EVTQ]);
+	fe_kick(&t->f, D_EVTQ);
+	return g;
+}
+
+static void check_event(struct dt *t, uint32_t reason, unsigned int lun)
+{
+	struct vdrv_used u;
+	const uint8_t *e;
+
+	assert_int_equal(fe_used(&t->f, D_EVTQ, &u, 3000), 1);
+	e = vdrv_host(&t->f.mem, u.token);
+	assert_int_equal(fe_get32(e), 1);          /* VIRTIO_SCSI_T_TRANSPORT_RESET */
+	assert_int_equal(e[4], 1);
+	assert_int_equal(e[5], 0);                 /* target */
+	assert_int_equal(((e[6] & 0x3f) << 8) | e[7], lun);
+	assert_int_equal(fe_get32(e + 12), reason); /* 1 RESCAN, 2 REMOVED */
+}
+
+static void cmd(struct dt *t, const uint8_t *cdb, const void *dout, uint32_t dout_len,
+		uint32_t din_len, struct fe_cmd *c, uint8_t *st)
+{
+	struct vdrv_used u;
+	uint8_t resp;
+
+	fe_scsi(&t->f, D_REQQ, 0, 0, cdb, 10, dout, dout_len, din_len, c);
+	assert_int_equal(fe_used(&t->f, D_REQQ, &u, 3000), 1);
+	assert_int_equal(u.token, c->token);
+	fe_resp(&t->f, c, st, &resp);
+	assert_int_equal(resp, 0);
+}
+
+static void test_daemon(void **state)
+{
+	struct dt t = { .f = { .sock = -1 } };
+	char bin[PATH_MAX + 64], line[256];
+	uint8_t cdb[10] = { 0 }, st, data[512];
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct fe_cmd c;
+	int status, fd;
+
+	(void)state;
+	if (daemon_path(bin, sizeof(bin)))
+		skip();
+	snprintf(t.dir, sizeof(t.dir), "/tmp/vdev-vud-XXXXXX");
+	assert_non_null(mkdtemp(t.dir));
+	snprintf(t.sock, sizeof(t.sock), "%s/vu.sock", t.dir);
+	snprintf(t.ctl, sizeof(t.ctl), "%s/ctl.sock", t.dir);
+	snprintf(t.img, sizeof(t.img), "%s/disk.img", t.dir);
+	snprintf(t.img2, sizeof(t.img2), "%s/disk2.img", t.dir);
+	make_file(t.img, 1 << 20);
+	make_file(t.img2, 1 << 20);
+	snprintf(line, sizeof(line), "0:%s", t.img);
+	t.pid = fork();
+	assert_true(t.pid >= 0);
+	if (!t.pid) {
+		execl(bin, bin, "--socket", t.sock, "--control", t.ctl, "--num-queues", "1",
+		      "--queue-size", "64", "--lun", line, (char *)NULL);
+		_exit(127);
+	}
+	wait_for(t.sock);
+	wait_for(t.ctl);
+
+	fe_ram_init(&t.f);
+	fe_connect(&t.f, t.sock);
+	fe_negotiate(&t.f, FE_F_V1 | FE_F_INDIRECT | FE_F_HOTPLUG, 0);
+	assert_int_equal(fe_get_u64(&t.f, FE_GET_QUEUE_NUM), 3);
+	assert_int_equal(fe_mem_table(&t.f), 0);
+	for (unsigned int q = 0; q < 3; q++)
+		fe_ring(&t.f, q, 0, 1);
+
+	cmd(&t, cdb, NULL, 0, 0, &c, &st); /* TEST UNIT READY: power-on UA */
+	for (unsigned int i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i ^ 0x3c);
+	fe_rw10(cdb, 1, 7, 1);
+	cmd(&t, cdb, data, sizeof(data), 0, &c, &st);
+	assert_int_equal(st, 0);
+	fe_rw10(cdb, 0, 7, 1);
+	cmd(&t, cdb, NULL, 0, sizeof(data), &c, &st);
+	assert_int_equal(st, 0);
+	assert_memory_equal(vdrv_host(&t.f.mem, c.din), data, sizeof(data));
+
+	/* Control socket: hot-plug and hot-unplug seen on the event queue. */
+	t.cfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(strlen(t.ctl) < sizeof(sa.sun_path));
+	memcpy(sa.sun_path, t.ctl, strlen(t.ctl) + 1);
+	assert_int_equal(connect(t.cfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	post_event(&t);
+	post_event(&t);
+	snprintf(bin, sizeof(bin), "add-lun 0.3 disk:%s\n", t.img2);
+	ctl(&t, bin, line, sizeof(line));
+	assert_string_equal(line, "ok added 0.3");
+	check_event(&t, 1, 3);
+	ctl(&t, "list\n", line, sizeof(line));
+	assert_string_equal(line, "ok 2 0.0 0.3");
+	ctl(&t, "add-lun 0.4 disk:/nonexistent/x.img\n", line, sizeof(line));
+	assert_true(!strncmp(line, "error: ", 7));
+	ctl(&t, "remove-lun 0.3\n", line, sizeof(line));
+	assert_string_equal(line, "ok removed 0.3");
+	check_event(&t, 2, 3);
+	ctl(&t, "remove-lun 0.3\n", line, sizeof(line));
+	assert_true(!strncmp(line, "error: ", 7));
+	ctl(&t, "frobnicate\n", line, sizeof(line));
+	assert_true(!strncmp(line, "error: ", 7));
+	close(t.cfd);
+
+	/* SIGTERM: exit 0, the data is in the file. */
+	assert_int_equal(kill(t.pid, SIGTERM), 0);
+	assert_int_equal(waitpid(t.pid, &status, 0), t.pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	fd = open(t.img, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, line, 256, 7 * 512), 256);
+	assert_memory_equal(line, data, 256);
+	close(fd);
+	assert_int_not_equal(access(t.sock, F_OK), 0);
+	fe_fini(&t.f);
+	unlink(t.img);
+	unlink(t.img2);
+	rmdir(t.dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_daemon),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
