@@ -22,6 +22,7 @@
 #include <vdev/scsi.h>
 #include <vdev/virtio_scsi.h>
 #include <vdev/vhost_user.h>
+#include <vdev/vfio_user.h>
 #include <vdev/cpuid.h>
 #include <vdev/pveoi.h>
 #include <vdev/lapic.h>

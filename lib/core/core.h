@@ -26,8 +26,23 @@ enum vdev__once {
 	VDEV__ONCE_NO_MSI_HOOK = 1u << 1,
 };
 
+/*
+ * Interrupt delivery taken over by an in-library transport that carries a
+ * whole PCI function to a remote VMM (lib/vfio-user): while a context's
+ * irq_redirect is set, vdev_irq_intx_set() and vdev_irq_msi_send() call
+ * these instead of the VMM's host hooks (the INTx change filter still
+ * applies). NULL hooks drop the interrupt. Set and cleared on the device
+ * thread by whoever owns the transport; the struct must outlive its use.
+ */
+struct vdev__irq_redirect {
+	void *opaque;
+	void (*intx_set)(void *opaque, uint32_t source_id, unsigned int pin, int level);
+	int (*msi_send)(void *opaque, uint32_t source_id, uint64_t addr, uint32_t data);
+};
+
 struct vdev_ctx {
 	struct vdev_host_ops ops;  /* caller's ops, zero-extended to our size */
+	const struct vdev__irq_redirect *irq_redirect; /* NULL: the host hooks */
 	enum vdev_log_level log_level;
 	unsigned int once;         /* enum vdev__once bits already logged */
 	struct vdev__mem_map *mem;

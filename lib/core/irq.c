@@ -44,6 +44,12 @@ int vdev_irq_intx_set(vdev_ctx *ctx, uint32_t source_id, unsigned int pin, int l
 	if (slot->level == level)
 		return 0;
 	slot->level = (uint8_t)level;
+	if (ctx->irq_redirect) {
+		if (ctx->irq_redirect->intx_set)
+			ctx->irq_redirect->intx_set(ctx->irq_redirect->opaque, source_id, pin,
+						    level);
+		return 0;
+	}
 	if (!ctx->ops.intx_set) {
 		vdev__log_once(ctx, VDEV__ONCE_NO_INTX_HOOK, VDEV_LOG_WARN,
 			       "INTx raised but the VMM gave no intx_set hook; dropped");
@@ -57,6 +63,10 @@ int vdev_irq_msi_send(vdev_ctx *ctx, uint32_t source_id, uint64_t addr, uint32_t
 {
 	int rc;
 
+	if (ctx->irq_redirect)
+		return ctx->irq_redirect->msi_send ?
+		       ctx->irq_redirect->msi_send(ctx->irq_redirect->opaque, source_id, addr,
+						   data) : -ENOSYS;
 	if (!ctx->ops.msi_send) {
 		vdev__log_once(ctx, VDEV__ONCE_NO_MSI_HOOK, VDEV_LOG_WARN,
 			       "MSI sent but the VMM gave no msi_send hook; dropped");

@@ -1,0 +1,282 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vdev-vfio-user: one libvdev PCI device served whole over vfio-user
+ * (lib/vfio-user): config space, BARs, MSI-X and the device's own
+ * transport reach the client (QEMU's vfio-user-pci) as they are.
+ *
+ *   vdev-vfio-user --socket PATH --device TYPE[,key=value]...[,lunN=SPEC]... [-v]
+ *
+ * e.g. --device virtio-scsi-pci,num-queues=2,lun0=disk.img,lun1=cdrom:x.iso
+ * The device spec has the KVM runner's syntax: the type's options
+ * (vdev_device_create_kv()) and, for a device with a SCSI bus, LUNs
+ * ("lun<L>=" or "lun<T>.<L>=" [KIND:]PATH[:OPT]..., vdev_scsi_lun_add_str()).
+ *
+ * QEMU side:
+ *   -object memory-backend-memfd,id=mem,size=...,share=on -machine memory-backend=mem
+ *   -device '{"driver":"vfio-user-pci","socket":{"type":"unix","path":"PATH"}}'
+ *
+ * Block completions and library timers run on the same libuv loop as the
+ * server. SIGTERM or SIGINT: stop serving, close the device (its backends
+ * finish their I/O), exit 0. Log lines go to stderr.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <uv.h>
+
+#include <vdev/vdev.h>
+
+struct daemon {
+	vdev_ctx *ctx;
+	vdev_device *dev;
+	vdev_blk_loop *bloop;
+	vdev_vfio_user *vs;
+	uv_loop_t *loop;
+	uv_poll_t blk_poll;
+	uv_timer_t timer;
+	uv_signal_t sigterm, sigint;
+	int verbose;
+	int stopping;
+};
+
+static void log_cb(void *opaque, enum vdev_log_level level, const char *msg)
+{
+	static const char *const names[] = { "error", "warn", "info", "debug" };
+	struct daemon *d = opaque;
+	struct timespec ts;
+
+	if ((int)level > (d->verbose >= 2 ? VDEV_LOG_DEBUG : VDEV_LOG_INFO))
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	fprintf(stderr, "[%5ld.%03ld] vdev-vfio-user: %s: %s\n", (long)ts.tv_sec,
+		ts.tv_nsec / 1000000, names[level], msg);
+}
+
+static void timer_cb(uv_timer_t *t);
+
+/* Arm the loop timer for the library's next deadline. */
+static void timers_sync(struct daemon *d)
+{
+	uint64_t deadline, now;
+
+	if (d->stopping || vdev_timers_next_deadline(d->ctx, &deadline)) {
+		uv_timer_stop(&d->timer);
+		return;
+	}
+	now = vdev_now_ns(d->ctx);
+	uv_timer_start(&d->timer, timer_cb,
+		       deadline > now ? (deadline - now + 999999) / 1000000 : 0, 0);
+}
+
+static void timers_changed(void *opaque)
+{
+	timers_sync(opaque);
+}
+
+static void timer_cb(uv_timer_t *t)
+{
+	struct daemon *d = t->loop->data;
+
+	vdev_timers_run(d->ctx);
+	timers_sync(d);
+}
+
+static void blk_cb(uv_poll_t *h, int status, int events)
+{
+	struct daemon *d = h->loop->data;
+
+	(void)status;
+	(void)events;
+	vdev_blk_loop_poll(d->bloop);
+	vdev_timers_run(d->ctx);
+	timers_sync(d);
+}
+
+static void vfu_event(void *opaque, enum vdev_vfio_user_event ev)
+{
+	struct daemon *d = opaque;
+
+	if (ev == VDEV_VFIO_USER_DISCONNECTED && !d->stopping)
+		vdev_log(d->ctx, VDEV_LOG_INFO, "client gone; waiting for the next one");
+	timers_sync(d);
+}
+
+static void stop(struct daemon *d, const char *why)
+{
+	if (d->stopping)
+		return;
+	d->stopping = 1;
+	vdev_log(d->ctx, VDEV_LOG_INFO, "%s: shutting down", why);
+	vdev_vfio_user_free(d->vs);
+	d->vs = NULL;
+	uv_close((uv_handle_t *)&d->sigterm, NULL);
+	uv_close((uv_handle_t *)&d->sigint, NULL);
+	/* Destroying the device closes every LUN's backend (their I/O finishes first). */
+	vdev_device_destroy(d->dev);
+	d->dev = NULL;
+	uv_poll_stop(&d->blk_poll);
+	uv_close((uv_handle_t *)&d->blk_poll, NULL);
+	uv_timer_stop(&d->timer);
+	uv_close((uv_handle_t *)&d->timer, NULL);
+}
+
+static void signal_cb(uv_signal_t *h, int signum)
+{
+	stop(h->loop->data, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: vdev-vfio-user --socket PATH --device TYPE[,key=value]...[,lunN=SPEC]..."
+		   " [-v]\n"
+		   "  e.g. --device virtio-scsi-pci,num-queues=2,lun0=disk.img,lun1=cdrom:x.iso\n"
+		   "  SPEC: [KIND:]PATH[:OPT]...; KIND disk (default), cdrom, sg\n"
+		   "  --list: the registered PCI device types\n");
+}
+
+static void list_types(struct daemon *d)
+{
+	const struct vdev_device_type *ty;
+
+	for (size_t i = 0; (ty = vdev_device_type_at(d->ctx, i)); i++)
+		if (strstr(ty->name, "pci"))
+			printf("%-24s %s\n", ty->name, ty->description ? ty->description : "");
+}
+
+static int create_device(struct daemon *d, const char *spec)
+{
+	char *dspec = NULL, **luns = NULL;
+	size_t nluns = 0;
+	vdev_scsi_bus *bus;
+	int rc = vdev_scsi_split_spec(spec, &dspec, &luns, &nluns);
+
+	if (rc)
+		return rc;
+	rc = vdev_device_create_kv(d->ctx, dspec, &d->dev);
+	if (rc) {
+		vdev_log(d->ctx, VDEV_LOG_ERROR, "cannot create %s: %s", dspec, vdev_strerror(rc));
+		goto out;
+	}
+	if (!vdev_device_pci(d->dev)) {
+		vdev_log(d->ctx, VDEV_LOG_ERROR, "%s is not a PCI device", dspec);
+		rc = -EINVAL;
+		goto out;
+	}
+	bus = vdev_virtio_scsi_bus(d->dev);
+	if (nluns && !bus) {
+		vdev_log(d->ctx, VDEV_LOG_ERROR, "%s has no SCSI bus for LUNs", dspec);
+		rc = -EINVAL;
+		goto out;
+	}
+	for (size_t i = 0; i < nluns; i++) {
+		rc = vdev_scsi_lun_add_str(bus, d->bloop, luns[i], NULL);
+		if (rc) {
+			vdev_log(d->ctx, VDEV_LOG_ERROR, "%s: %s", luns[i], vdev_strerror(rc));
+			goto out;
+		}
+	}
+	vdev_log(d->ctx, VDEV_LOG_INFO, "device %s (%s), %zu LUN(s)", vdev_device_id(d->dev),
+		 dspec, nluns);
+out:
+	vdev_scsi_split_spec_free(dspec, luns, nluns);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "device", required_argument, NULL, 'd' },
+		{ "list", no_argument, NULL, 'l' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct daemon d = { 0 };
+	struct vdev_host_ops ho = {
+		.struct_size = sizeof(ho),
+		.opaque = &d,
+		.log = log_cb,
+		.timers_changed = timers_changed,
+	};
+	struct vdev_vfio_user_opts vo = {
+		.struct_size = sizeof(vo),
+		.event = vfu_event,
+		.opaque = &d,
+	};
+	struct vdev_blk_loop_opts lo = { .struct_size = sizeof(lo) };
+	const char *device = NULL;
+	int o, list = 0, rc;
+	uv_loop_t loop;
+
+	while ((o = getopt_long(argc, argv, "s:d:lvh", opts, NULL)) != -1) {
+		switch (o) {
+		case 's':
+			vo.socket_path = optarg;
+			break;
+		case 'd':
+			device = optarg;
+			break;
+		case 'l':
+			list = 1;
+			break;
+		case 'v':
+			d.verbose++;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc || (!list && (!vo.socket_path || !device))) {
+		usage(stderr);
+		return 2;
+	}
+	if (uv_loop_init(&loop))
+		return 1;
+	loop.data = &d;
+	d.loop = &loop;
+	rc = vdev_ctx_new(&ho, &d.ctx);
+	if (rc) {
+		fprintf(stderr, "vdev-vfio-user: %s\n", vdev_strerror(rc));
+		return 1;
+	}
+	if (list) {
+		list_types(&d);
+		vdev_ctx_free(d.ctx);
+		return 0;
+	}
+	vdev_ctx_set_log_level(d.ctx, d.verbose >= 2 ? VDEV_LOG_DEBUG : VDEV_LOG_INFO);
+	rc = vdev_blk_loop_new(d.ctx, &lo, &d.bloop);
+	if (!rc)
+		rc = create_device(&d, device);
+	if (!rc)
+		rc = vdev_vfio_user_new(d.dev, &loop, &vo, &d.vs);
+	if (rc) {
+		vdev_log(d.ctx, VDEV_LOG_ERROR, "cannot start: %s", vdev_strerror(rc));
+		vdev_device_destroy(d.dev);
+		vdev_blk_loop_free(d.bloop);
+		vdev_ctx_free(d.ctx);
+		return 1;
+	}
+	uv_timer_init(&loop, &d.timer);
+	uv_poll_init(&loop, &d.blk_poll, vdev_blk_loop_event_fd(d.bloop));
+	uv_poll_start(&d.blk_poll, UV_READABLE, blk_cb);
+	uv_signal_init(&loop, &d.sigterm);
+	uv_signal_init(&loop, &d.sigint);
+	uv_signal_start(&d.sigterm, signal_cb, SIGTERM);
+	uv_signal_start(&d.sigint, signal_cb, SIGINT);
+	vdev_log(d.ctx, VDEV_LOG_INFO, "serving on %s", vo.socket_path);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	uv_loop_close(&loop);
+	vdev_blk_loop_free(d.bloop);
+	vdev_ctx_free(d.ctx);
+	return 0;
+}

@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Fuzz the vfio-user message handler (lib/vfio-user/vfu_proto.c and what
+ * it calls: JSON capabilities, DMA map/unmap, SET_IRQS, region I/O into
+ * the PCI model and virtio-pci, migration) with a virtio-scsi-pci device
+ * behind it, as a hostile client would. The input is a sequence of
+ * operations, each an opcode byte and operands:
+ *
+ *   0: message  u16 command, u32 header flags, u16 payload length, u8 fds,
+ *               payload (fds: low 2 bits how many; bit 7 set: a 1 MiB memfd
+ *               (guest RAM), else eventfds)
+ *   1: run      the libuv loop once, the backend, the timers
+ *   2: poke     u16 offset, u8 length, bytes (into the last memfd: rings)
+ *
+ * No socket: replies are dropped. A message that would close the
+ * connection resets the server state, as the real server does; a deferred
+ * DMA_UNMAP is completed by running the backend. Missing bytes read as
+ * zero. Oracles: the sanitizers, and no fd leak (each iteration closes
+ * what it made, the server closes what it took).
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <vdev/block.h>
+#include <vdev/scsi.h>
+#include <vdev/timer.h>
+#include <vdev/virtio_scsi.h>
+
+#include "mock_vmm.h"
+#include "vfio-user/vfu_internal.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define FZ_RAM (1u << 20)
+#define FZ_MAX_PAYLOAD 4096u
+
+struct in {
+	const uint8_t *p;
+	size_t n;
+};
+
+static uint8_t u8(struct in *in)
+{
+	uint8_t v = 0;
+
+	if (in->n) {
+		v = *in->p++;
+		in->n--;
+	}
+	return v;
+}
+
+static uint32_t u16(struct in *in)
+{
+	uint32_t v = u8(in);
+
+	return v | ((uint32_t)u8(in) << 8);
+}
+
+static uint32_t u32(struct in *in)
+{
+	uint32_t v = u16(in);
+
+	return v | (u16(in) << 16);
+}
+
+static void run(uv_loop_t *loop, vdev_blk *blk, struct mock_vmm *mv)
+{
+	uv_run(loop, UV_RUN_NOWAIT);
+	while (vdev_blk_poll(blk) > 0)
+		;
+	mock_vmm_set_time(mv, mv->now_ns + 1000000);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct in in = { data, size };
+	struct vdev_blk_opts bo = {
+		.struct_size = sizeof(bo),
+		.driver = "memory",
+		.size = 64 * 512,
+	};
+	struct vdev_scsi_lun_opts lo = {
+		.struct_size = sizeof(lo),
+		.type = VDEV_SCSI_LUN_DISK,
+		.block_size = 512,
+	};
+	struct mock_vmm mv;
+	struct vfu_server *s;
+	vdev_device *dev;
+	vdev_blk *blk;
+	uv_loop_t loop;
+	uint8_t *payload, *ram = NULL;
+	int ops = 0;
+
+	if (mock_vmm_init(&mv, 4096, 0))
+		return 0;
+	vdev_ctx_set_log_level(mv.ctx, VDEV_LOG_ERROR);
+	payload = malloc(FZ_MAX_PAYLOAD);
+	if (!payload || vdev_device_create_kv(mv.ctx, "virtio-scsi-pci,num-queues=2,queue-size=16",
+					      &dev)) {
+		free(payload);
+		mock_vmm_fini(&mv);
+		return 0;
+	}
+	vdev_blk_open(mv.ctx, &bo, &blk);
+	lo.blk = blk;
+	vdev_scsi_lun_add(vdev_virtio_scsi_bus(dev), 0, 0, &lo, NULL);
+	uv_loop_init(&loop);
+	if (vdev__vfu_fuzz_new(dev, &loop, &s))
+		goto out;
+	while (in.n && ops++ < 256) {
+		uint8_t op = u8(&in);
+
+		if (op % 3 == 0) {
+			struct vfu_msg m;
+			int fds[3];
+			uint8_t f;
+			unsigned int nfds;
+			int rc;
+
+			m.id = (uint16_t)ops;
+			m.cmd = (uint16_t)u16(&in);
+			m.flags = u32(&in);
+			m.size = u16(&in) % (FZ_MAX_PAYLOAD + 1);
+			f = u8(&in);
+			nfds = f & 3u;
+			memset(payload, 0, m.size);
+			for (uint32_t i = 0; i < m.size && in.n; i++)
+				payload[i] = u8(&in);
+			m.p = payload;
+			for (unsigned int i = 0; i < nfds; i++) {
+				if (f & 0x80) {
+					fds[i] = memfd_create("fz-ram", MFD_CLOEXEC);
+					if (fds[i] >= 0 && ftruncate(fds[i], FZ_RAM)) {
+						close(fds[i]);
+						fds[i] = -1;
+					}
+					if (fds[i] >= 0) {
+						if (ram)
+							munmap(ram, FZ_RAM);
+						ram = mmap(NULL, FZ_RAM, PROT_READ | PROT_WRITE,
+							   MAP_SHARED, fds[i], 0);
+						if (ram == MAP_FAILED)
+							ram = NULL;
+					}
+				} else {
+					fds[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+				}
+			}
+			rc = vdev__vfu_handle(s, &m, fds, nfds);
+			if (rc == 1) {
+				/* A DMA_UNMAP waits for requests in flight: let them finish. */
+				for (int i = 0; i < 100 && s->waiting; i++) {
+					run(&loop, blk, &mv);
+					vdev__vfu_dma_wait_check(s);
+				}
+				if (s->waiting)
+					rc = -ETIMEDOUT;
+			}
+			if (rc < 0)
+				vdev__vfu_conn_reset(s);
+		} else if (op % 3 == 1) {
+			run(&loop, blk, &mv);
+		} else {
+			uint32_t off = u16(&in) * 16u, len = u8(&in);
+
+			for (uint32_t i = 0; i < len; i++) {
+				uint8_t b = u8(&in);
+
+				if (ram && off + i < FZ_RAM)
+					ram[off + i] = b;
+			}
+		}
+	}
+	vdev__vfu_fuzz_free(s);
+out:
+	uv_run(&loop, UV_RUN_DEFAULT);
+	uv_loop_close(&loop);
+	if (ram)
+		munmap(ram, FZ_RAM);
+	vdev_device_destroy(dev);
+	mock_vmm_fini(&mv);
+	free(payload);
+	return 0;
+}

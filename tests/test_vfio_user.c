@@ -1,0 +1,1184 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vfio-user server (lib/vfio-user) against an in-test CLIENT written from
+ * QEMU's docs/devel/vfio-user.rst: a real UNIX socket, guest RAM in a
+ * memfd passed with DMA_MAP, MSI-X eventfds passed with SET_IRQS, and a
+ * virtio-scsi-pci device driven the way a guest driver behind QEMU's
+ * vfio-user-pci would: config space and BARs only through REGION_READ /
+ * REGION_WRITE. The server runs on a libuv loop in this thread; the client
+ * pumps it while it waits for replies.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <uv.h>
+
+#include <vdev/block.h>
+#include <vdev/scsi.h>
+#include <vdev/timer.h>
+#include <vdev/vfio_user.h>
+#include <vdev/virtio_scsi.h>
+
+#include "mock_vmm.h"
+#include "vdrv.h"
+
+/* Wire constants, from the spec (not from the library's private header). */
+enum {
+	C_VERSION = 1, C_DMA_MAP, C_DMA_UNMAP, C_GET_INFO, C_REGION_INFO, C_REGION_IO_FDS,
+	C_IRQ_INFO, C_SET_IRQS, C_REGION_READ, C_REGION_WRITE, C_DMA_READ, C_DMA_WRITE,
+	C_RESET, C_DIRTY, C_WRITE_MULTI, C_FEATURE, C_MIG_READ, C_MIG_WRITE,
+};
+#define F_REPLY 0x1u
+#define F_NO_REPLY 0x10u
+#define F_ERROR 0x20u
+#define R_CONFIG 7u
+#define IRQ_INTX 0u
+#define IRQ_MSIX 2u
+#define IRQ_DATA_NONE 1u
+#define IRQ_DATA_BOOL 2u
+#define IRQ_DATA_EVENTFD 4u
+#define IRQ_TRIGGER 32u
+#define CLOSED (-1000)
+
+#define RAM_GPA 0x100000000ull
+#define RAM_SIZE (2u << 20)
+#define QSZ 64u
+#define REQQ 2u
+#define NVEC 4u
+
+struct cl {
+	int sock;
+	uint16_t next_id;
+};
+
+struct vcap {
+	uint8_t bar;
+	uint32_t off;
+};
+
+struct t {
+	struct mock_vmm mv;
+	vdev_device *dev;
+	vdev_blk *blk;
+	uv_loop_t loop;
+	vdev_vfio_user *vs;
+	char dir[64];
+	char path[96];
+	struct cl c;
+	int hold_backend;
+	int resets;
+	/* guest side */
+	int memfd;
+	uint8_t *ram;
+	struct vdrv_mem mem;
+	struct vdrv_vq vq;
+	int vec[NVEC];
+	struct vcap common, notify, isr;
+	uint32_t notify_mult;
+	uint8_t msix_cap;
+	uint64_t tag;
+};
+
+static void t_event(void *opaque, enum vdev_vfio_user_event ev)
+{
+	struct t *t = opaque;
+
+	t->resets += ev == VDEV_VFIO_USER_RESET;
+}
+
+static void pump(struct t *t)
+{
+	uv_run(&t->loop, UV_RUN_NOWAIT);
+	if (!t->hold_backend) {
+		while (vdev_blk_poll(t->blk) > 0)
+			;
+		assert_true(vdev_timers_run(t->mv.ctx) >= 0);
+	}
+	uv_run(&t->loop, UV_RUN_NOWAIT);
+}
+
+/* ---- the client's message layer ---- */
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	put32(p, (uint32_t)v);
+	put32(p + 4, (uint32_t)(v >> 32));
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+	return get32(p) | (uint64_t)get32(p + 4) << 32;
+}
+
+static void cl_connect(struct t *t)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+	t->c.sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(t->c.sock >= 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", t->path);
+	assert_int_equal(connect(t->c.sock, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	pump(t);
+}
+
+static void cl_close(struct t *t)
+{
+	if (t->c.sock >= 0)
+		close(t->c.sock);
+	t->c.sock = -1;
+	for (int i = 0; i < 5; i++)
+		pump(t);
+}
+
+/* Send raw bytes with fds. */
+static void cl_send_raw(struct t *t, const void *buf, size_t len, const int *fds, unsigned int nfds)
+{
+	union {
+		char b[CMSG_SPACE(sizeof(int) * 16)];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { .iov_base = (void *)(uintptr_t)buf, .iov_len = len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	if (nfds) {
+		struct cmsghdr *c;
+
+		memset(&u, 0, sizeof(u));
+		mh.msg_control = u.b;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+	}
+	assert_int_equal(sendmsg(t->c.sock, &mh, MSG_NOSIGNAL), (ssize_t)len);
+}
+
+static uint16_t cl_send(struct t *t, uint16_t cmd, uint32_t flags, const void *payload,
+			uint32_t len, const int *fds, unsigned int nfds)
+{
+	uint8_t *m = malloc(16 + len);
+	uint16_t id = ++t->c.next_id;
+
+	assert_non_null(m);
+	put16(m, id);
+	put16(m + 2, cmd);
+	put32(m + 4, 16 + len);
+	put32(m + 8, flags);
+	put32(m + 12, 0);
+	if (len)
+		memcpy(m + 16, payload, len);
+	cl_send_raw(t, m, 16 + len, fds, nfds);
+	free(m);
+	return id;
+}
+
+/* Is a reply (or EOF) waiting? */
+static int cl_readable(struct t *t)
+{
+	struct pollfd p = { .fd = t->c.sock, .events = POLLIN };
+
+	return poll(&p, 1, 0) > 0;
+}
+
+/*
+ * Wait for the reply to @id (pumping). @return the errno of an error
+ * reply, 0, or CLOSED if the server closed the connection. The payload
+ * goes to @out (at most @cap bytes; *len the size).
+ */
+static int cl_wait(struct t *t, uint16_t id, uint16_t cmd, void *out, size_t cap, size_t *len)
+{
+	uint8_t h[16];
+	uint32_t size, flags;
+	ssize_t n;
+
+	for (int i = 0; i < 2000 && !cl_readable(t); i++) {
+		pump(t);
+		if (i > 100)
+			usleep(1000);
+	}
+	n = recv(t->c.sock, h, sizeof(h), MSG_WAITALL);
+	if (n == 0 || (n < 0 && errno == ECONNRESET))
+		return CLOSED;
+	assert_int_equal(n, 16);
+	assert_int_equal(h[0] | h[1] << 8, id);
+	assert_int_equal(h[2] | h[3] << 8, cmd);
+	size = get32(h + 4);
+	flags = get32(h + 8);
+	assert_true(flags & F_REPLY);
+	assert_true(size >= 16);
+	assert_true(size - 16 <= cap);
+	if (size > 16)
+		assert_int_equal(recv(t->c.sock, out, size - 16, MSG_WAITALL), (ssize_t)(size - 16));
+	if (len)
+		*len = size - 16;
+	if (flags & F_ERROR) {
+		assert_int_equal(size, 16);
+		assert_int_not_equal(get32(h + 12), 0);
+		return (int)get32(h + 12);
+	}
+	return 0;
+}
+
+static int cl_call(struct t *t, uint16_t cmd, const void *payload, uint32_t len, const int *fds,
+		   unsigned int nfds, void *out, size_t cap, size_t *olen)
+{
+	uint8_t dummy[64];
+	uint16_t id = cl_send(t, cmd, 0, payload, len, fds, nfds);
+
+	if (!out) {
+		out = dummy;
+		cap = sizeof(dummy);
+	}
+	return cl_wait(t, id, cmd, out, cap, olen);
+}
+
+static int cl_version(struct t *t, const char *json, uint16_t major, char *reply, size_t cap)
+{
+	uint8_t m[512];
+	size_t n = strlen(json) + 1, rlen = 0;
+	int rc;
+
+	put16(m, major);
+	put16(m + 2, 0);
+	memcpy(m + 4, json, n);
+	rc = cl_call(t, C_VERSION, m, (uint32_t)(4 + n), NULL, 0, m, sizeof(m), &rlen);
+	if (!rc && reply) {
+		assert_true(rlen > 4 && rlen - 4 < cap);
+		assert_int_equal(m[0] | m[1] << 8, 0);
+		assert_int_equal(m[2] | m[3] << 8, 0);
+		memcpy(reply, m + 4, rlen - 4);
+		assert_int_equal(reply[rlen - 5], '\0');
+	}
+	return rc;
+}
+
+static const char qemu_caps[] =
+	"{\"capabilities\":{\"migration\":{\"pgsize\":4096,\"max_bitmap_size\":268435456},"
+	"\"max_msg_fds\":16,\"max_data_xfer_size\":1048576,\"pgsizes\":4096,"
+	"\"max_dma_maps\":65535,\"write_multiple\":true}}";
+
+static int region_rw(struct t *t, int write, uint32_t region, uint64_t off, void *buf,
+		     uint32_t count)
+{
+	uint8_t m[16 + 256], out[16 + 4096];
+	size_t len = 0;
+	int rc;
+
+	assert_true(count <= 256);
+	put64(m, off);
+	put32(m + 8, region);
+	put32(m + 12, count);
+	if (write) {
+		memcpy(m + 16, buf, count);
+		return cl_call(t, C_REGION_WRITE, m, 16 + count, NULL, 0, out, sizeof(out), &len);
+	}
+	rc = cl_call(t, C_REGION_READ, m, 16, NULL, 0, out, sizeof(out), &len);
+	if (!rc) {
+		assert_int_equal(len, 16 + count);
+		assert_int_equal(get32(out + 12), count);
+		memcpy(buf, out + 16, count);
+	}
+	return rc;
+}
+
+static uint64_t rd(struct t *t, uint32_t region, uint64_t off, uint32_t n)
+{
+	uint8_t b[8] = { 0 };
+
+	assert_int_equal(region_rw(t, 0, region, off, b, n), 0);
+	return get64(b);
+}
+
+static void wr(struct t *t, uint32_t region, uint64_t off, uint64_t v, uint32_t n)
+{
+	uint8_t b[8];
+
+	put64(b, v);
+	assert_int_equal(region_rw(t, 1, region, off, b, n), 0);
+}
+
+static int dma_map(struct t *t, uint64_t iova, uint64_t size, uint64_t off, int fd)
+{
+	uint8_t m[32];
+
+	put32(m, 32);
+	put32(m + 4, 3);
+	put64(m + 8, off);
+	put64(m + 16, iova);
+	put64(m + 24, size);
+	return cl_call(t, C_DMA_MAP, m, sizeof(m), &fd, fd >= 0, NULL, 0, NULL);
+}
+
+static uint16_t dma_unmap_send(struct t *t, uint64_t iova, uint64_t size, uint32_t flags)
+{
+	uint8_t m[24];
+
+	put32(m, 24);
+	put32(m + 4, flags);
+	put64(m + 8, iova);
+	put64(m + 16, size);
+	return cl_send(t, C_DMA_UNMAP, 0, m, sizeof(m), NULL, 0);
+}
+
+static int set_irqs(struct t *t, uint32_t index, uint32_t flags, uint32_t start, uint32_t count,
+		    const int *fds, unsigned int nfds)
+{
+	uint8_t m[20];
+
+	put32(m, 20);
+	put32(m + 4, flags);
+	put32(m + 8, index);
+	put32(m + 12, start);
+	put32(m + 16, count);
+	return cl_call(t, C_SET_IRQS, m, sizeof(m), fds, nfds, NULL, 0, NULL);
+}
+
+/* ---- fixture ---- */
+
+static struct t *t_new(const char *spec)
+{
+	struct t *t = calloc(1, sizeof(*t));
+	struct vdev_blk_opts bo = {
+		.struct_size = sizeof(bo),
+		.driver = "memory",
+		.size = 256 * 512,
+	};
+	struct vdev_scsi_lun_opts lo = {
+		.struct_size = sizeof(lo),
+		.type = VDEV_SCSI_LUN_DISK,
+		.block_size = 512,
+	};
+	struct vdev_vfio_user_opts vo = { .struct_size = sizeof(vo) };
+
+	assert_non_null(t);
+	assert_int_equal(mock_vmm_init(&t->mv, 4096, 0), 0);
+	assert_int_equal(vdev_device_create_kv(t->mv.ctx, spec, &t->dev), 0);
+	if (vdev_virtio_scsi_bus(t->dev)) {
+		assert_int_equal(vdev_blk_open(t->mv.ctx, &bo, &t->blk), 0);
+		lo.blk = t->blk;
+		assert_int_equal(vdev_scsi_lun_add(vdev_virtio_scsi_bus(t->dev), 0, 0, &lo, NULL),
+				 0);
+	}
+	assert_int_equal(uv_loop_init(&t->loop), 0);
+	snprintf(t->dir, sizeof(t->dir), "/tmp/vdev-vfu-XXXXXX");
+	assert_non_null(mkdtemp(t->dir));
+	snprintf(t->path, sizeof(t->path), "%s/sock", t->dir);
+	vo.socket_path = t->path;
+	vo.event = t_event;
+	vo.opaque = t;
+	assert_int_equal(vdev_vfio_user_new(t->dev, &t->loop, &vo, &t->vs), 0);
+	t->c.sock = -1;
+	t->memfd = memfd_create("vfu-guest-ram", MFD_CLOEXEC);
+	assert_true(t->memfd >= 0);
+	assert_int_equal(ftruncate(t->memfd, RAM_SIZE), 0);
+	t->ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, t->memfd, 0);
+	assert_true(t->ram != MAP_FAILED);
+	vdrv_mem_init(&t->mem, t->ram - RAM_GPA, RAM_GPA + 0x1000, RAM_GPA + RAM_SIZE);
+	for (unsigned int i = 0; i < NVEC; i++) {
+		t->vec[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		assert_true(t->vec[i] >= 0);
+	}
+	return t;
+}
+
+static void t_free(struct t *t)
+{
+	cl_close(t);
+	vdev_vfio_user_free(t->vs);
+	assert_int_equal(uv_run(&t->loop, UV_RUN_DEFAULT), 0);
+	assert_int_equal(uv_loop_close(&t->loop), 0);
+	assert_int_not_equal(access(t->path, F_OK), 0);
+	rmdir(t->dir);
+	if (t->vq.size)
+		vdrv_vq_fini(&t->vq);
+	for (unsigned int i = 0; i < NVEC; i++)
+		close(t->vec[i]);
+	munmap(t->ram, RAM_SIZE);
+	close(t->memfd);
+	vdev_device_destroy(t->dev);
+	mock_vmm_fini(&t->mv);
+	free(t);
+}
+
+static void t_connect(struct t *t)
+{
+	cl_connect(t);
+	assert_int_equal(cl_version(t, qemu_caps, 0, NULL, 0), 0);
+	assert_true(vdev_vfio_user_connected(t->vs));
+}
+
+/* ---- the guest driver, through REGION_READ/WRITE only ---- */
+
+static uint64_t eventfd_take(int fd)
+{
+	uint64_t v = 0;
+
+	if (read(fd, &v, 8) != 8)
+		return 0;
+	return v;
+}
+
+/* Walk the capability list (as a guest does) for virtio-pci structures and MSI-X. */
+static void find_caps(struct t *t)
+{
+	uint8_t ptr = (uint8_t)rd(t, R_CONFIG, 0x34, 1);
+
+	for (int n = 0; n < 48 && ptr; n++) {
+		uint8_t id = (uint8_t)rd(t, R_CONFIG, ptr, 1);
+
+		if (id == 0x11)
+			t->msix_cap = ptr;
+		if (id == 0x09) {
+			uint8_t type = (uint8_t)rd(t, R_CONFIG, ptr + 3u, 1);
+			struct vcap c = { (uint8_t)rd(t, R_CONFIG, ptr + 4u, 1),
+					  (uint32_t)rd(t, R_CONFIG, ptr + 8u, 4) };
+
+			if (type == 1 && !t->common.off)
+				t->common = c;
+			if (type == 2 && !t->notify.off) {
+				t->notify = c;
+				t->notify_mult = (uint32_t)rd(t, R_CONFIG, ptr + 16u, 4);
+			}
+			if (type == 3 && !t->isr.off)
+				t->isr = c;
+		}
+		ptr = (uint8_t)rd(t, R_CONFIG, ptr + 1u, 1);
+	}
+	assert_true(t->common.off || t->common.bar);
+	assert_true(t->notify.off || t->notify.bar);
+	assert_int_not_equal(t->msix_cap, 0);
+}
+
+static uint64_t cc_rd(struct t *t, uint32_t off, uint32_t n)
+{
+	return rd(t, t->common.bar, t->common.off + off, n);
+}
+
+static void cc_wr(struct t *t, uint32_t off, uint64_t v, uint32_t n)
+{
+	wr(t, t->common.bar, t->common.off + off, v, n);
+}
+
+/* Map RAM, bind MSI-X eventfds, bring the virtio device up with the request queue. */
+static void guest_up_irq(struct t *t, int fresh, int msix)
+{
+	uint16_t ctl;
+
+	assert_int_equal(dma_map(t, RAM_GPA, RAM_SIZE, 0, t->memfd), 0);
+	find_caps(t);
+	/* Memory decoding and bus mastering; MSI-X on (PCI 3.0 §6.8.2.3). */
+	wr(t, R_CONFIG, 0x04, 0x0006, 2);
+	ctl = (uint16_t)rd(t, R_CONFIG, t->msix_cap + 2u, 2);
+	assert_int_equal((ctl & 0x7ff) + 1u, NVEC);
+	if (msix) {
+		wr(t, R_CONFIG, t->msix_cap + 2u, ctl | 0x8000, 2);
+		assert_int_equal(set_irqs(t, IRQ_MSIX, IRQ_DATA_EVENTFD | IRQ_TRIGGER, 0, NVEC,
+					  t->vec, NVEC), 0);
+	} else {
+		assert_int_equal(set_irqs(t, IRQ_INTX, IRQ_DATA_EVENTFD | IRQ_TRIGGER, 0, 1,
+					  t->vec, 1), 0);
+	}
+	if (!fresh)
+		return;
+	cc_wr(t, 0x14, 0, 1);                      /* reset */
+	assert_int_equal(cc_rd(t, 0x14, 1), 0);
+	cc_wr(t, 0x14, 1 | 2, 1);                  /* ACKNOWLEDGE | DRIVER */
+	cc_wr(t, 0x00, 1, 4);
+	assert_true(cc_rd(t, 0x04, 4) & 1);        /* VERSION_1 offered */
+	cc_wr(t, 0x08, 1, 4);
+	cc_wr(t, 0x0c, 1, 4);                      /* accept VERSION_1 only */
+	cc_wr(t, 0x08, 0, 4);
+	cc_wr(t, 0x0c, 0, 4);
+	cc_wr(t, 0x14, 1 | 2 | 8, 1);
+	assert_int_equal(cc_rd(t, 0x14, 1), 1 | 2 | 8);
+	assert_int_equal(vdrv_vq_init(&t->vq, &t->mem, QSZ, 1ull << 32), 0);
+	cc_wr(t, 0x10, 0, 2);                      /* config vector 0 */
+	cc_wr(t, 0x16, REQQ, 2);
+	cc_wr(t, 0x18, QSZ, 2);
+	cc_wr(t, 0x1a, msix ? 1 : 0xffff, 2);      /* request queue on vector 1 */
+	assert_int_equal(cc_rd(t, 0x1a, 2), msix ? 1 : 0xffff);
+	cc_wr(t, 0x20, t->vq.desc_gpa, 4);
+	cc_wr(t, 0x24, t->vq.desc_gpa >> 32, 4);
+	cc_wr(t, 0x28, t->vq.driver_gpa, 4);
+	cc_wr(t, 0x2c, t->vq.driver_gpa >> 32, 4);
+	cc_wr(t, 0x30, t->vq.device_gpa, 4);
+	cc_wr(t, 0x34, t->vq.device_gpa >> 32, 4);
+	cc_wr(t, 0x1c, 1, 2);
+	cc_wr(t, 0x14, 1 | 2 | 4 | 8, 1);          /* DRIVER_OK */
+}
+
+static void guest_up(struct t *t, int fresh)
+{
+	guest_up_irq(t, fresh, 1);
+}
+
+static void kick(struct t *t, uint32_t q)
+{
+	uint32_t noff;
+
+	cc_wr(t, 0x16, q, 2);
+	noff = (uint32_t)cc_rd(t, 0x1e, 2);
+	wr(t, t->notify.bar, t->notify.off + noff * t->notify_mult, q, 2);
+}
+
+struct cmd {
+	uint64_t token, resp, din;
+};
+
+/* A SCSI command on the request queue (VIRTIO 1.2 §5.6.6.1), kicked. */
+static void scsi(struct t *t, const uint8_t *cdb, const void *dout, uint32_t dout_len,
+		 uint32_t din_len, struct cmd *c)
+{
+	struct vdrv_seg s[4];
+	unsigned int n = 0;
+	uint64_t h = vdrv_alloc(&t->mem, 51, 8);
+	uint8_t *hp = vdrv_host(&t->mem, h);
+
+	hp[0] = 1;
+	hp[2] = 0x40;
+	put64(hp + 8, ++t->tag);
+	memcpy(hp + 19, cdb, 10);
+	s[n++] = (struct vdrv_seg){ h, 51, 0 };
+	if (dout_len) {
+		uint64_t d = vdrv_alloc(&t->mem, dout_len, 8);
+
+		memcpy(vdrv_host(&t->mem, d), dout, dout_len);
+		s[n++] = (struct vdrv_seg){ d, dout_len, 0 };
+	}
+	c->resp = vdrv_alloc(&t->mem, 108, 8);
+	memset(vdrv_host(&t->mem, c->resp), 0xee, 108);
+	s[n++] = (struct vdrv_seg){ c->resp, 108, 1 };
+	c->din = 0;
+	if (din_len) {
+		c->din = vdrv_alloc(&t->mem, din_len, 8);
+		s[n++] = (struct vdrv_seg){ c->din, din_len, 1 };
+	}
+	c->token = t->tag;
+	assert_true(vdrv_add(&t->vq, s, n, 0, c->token) >= 0);
+	vdrv_publish(&t->vq);
+	kick(t, REQQ);
+}
+
+static int used(struct t *t, struct vdrv_used *u)
+{
+	for (int i = 0; i < 200; i++) {
+		int rc = vdrv_get_used(&t->vq, u);
+
+		assert_true(rc >= 0);
+		if (rc == 1)
+			return 1;
+		pump(t);
+	}
+	return 0;
+}
+
+/* TEST UNIT READY until GOOD: the power-on unit attention comes first (SAM-5 §5.14). */
+static void clear_ua(struct t *t)
+{
+	uint8_t cdb[10] = { 0 };
+	struct vdrv_used u;
+	struct cmd c;
+
+	for (int i = 0; i < 3; i++) {
+		scsi(t, cdb, NULL, 0, 0, &c);
+		assert_int_equal(used(t, &u), 1);
+		if (((const uint8_t *)vdrv_host(&t->mem, c.resp))[10] == 0)
+			return;
+	}
+	fail_msg("TEST UNIT READY never GOOD");
+}
+
+static void rw10(uint8_t *cdb, int write, uint32_t lba, uint16_t blocks)
+{
+	memset(cdb, 0, 10);
+	cdb[0] = write ? 0x2a : 0x28;
+	cdb[5] = (uint8_t)lba;
+	cdb[8] = (uint8_t)blocks;
+}
+
+/* Run a command to completion: status GOOD, and the request queue's MSI-X eventfd fired. */
+static void scsi_ok(struct t *t, const uint8_t *cdb, const void *dout, uint32_t dout_len,
+		    uint32_t din_len, struct cmd *c)
+{
+	struct vdrv_used u;
+	const uint8_t *r;
+
+	eventfd_take(t->vec[1]);
+	scsi(t, cdb, dout, dout_len, din_len, c);
+	assert_int_equal(used(t, &u), 1);
+	assert_int_equal(u.token, c->token);
+	r = vdrv_host(&t->mem, c->resp);
+	assert_int_equal(r[11], 0);   /* VIRTIO_SCSI_S_OK */
+	assert_int_equal(r[10], 0);   /* GOOD */
+	assert_true(eventfd_take(t->vec[1]) >= 1);
+}
+
+/* ---- tests ---- */
+
+static void test_version_and_info(void **state)
+{
+	struct t *t = t_new("virtio-scsi-pci,num-queues=1,queue-size=64");
+	struct vdev_pci_bar_info bi;
+	char caps[512];
+	uint8_t m[32], out[64];
+	size_t len;
+
+	(void)state;
+	cl_connect(t);
+	/* Anything before VERSION is refused. */
+	put32(m, 16);
+	memset(m + 4, 0, 12);
+	assert_int_equal(cl_call(t, C_GET_INFO, m, 16, NULL, 0, out, sizeof(out), NULL), EINVAL);
+	assert_int_equal(cl_version(t, qemu_caps, 0, caps, sizeof(caps)), 0);
+	assert_non_null(strstr(caps, "\"max_msg_fds\":16"));
+	assert_non_null(strstr(caps, "\"max_data_xfer_size\":1048576"));
+	assert_non_null(strstr(caps, "\"pgsizes\":4096"));
+	assert_true(caps[0] == '{');
+
+	assert_int_equal(cl_call(t, C_GET_INFO, m, 16, NULL, 0, out, sizeof(out), &len), 0);
+	assert_int_equal(len, 16);
+	assert_int_equal(get32(out + 4), 3);       /* RESET | PCI */
+	assert_int_equal(get32(out + 8), 9);       /* BAR0-5, ROM, CONFIG, VGA */
+	assert_int_equal(get32(out + 12), 5);      /* INTx, MSI, MSI-X, ERR, REQ */
+
+	for (uint32_t r = 0; r < 9; r++) {
+		uint64_t want = 0;
+
+		memset(m, 0, sizeof(m));
+		put32(m, 32);
+		put32(m + 8, r);
+		assert_int_equal(cl_call(t, C_REGION_INFO, m, 32, NULL, 0, out, sizeof(out), &len),
+				 0);
+		assert_int_equal(len, 32);
+		assert_int_equal(get32(out + 8), r);
+		if (r < 6 && !vdev_pci_bar_get_info(vdev_device_pci(t->dev), (int)r, &bi))
+			want = bi.size;
+		if (r == 7)
+			want = 256;
+		assert_int_equal(get64(out + 16), want);
+		assert_int_equal(get32(out + 4), want ? 3u : 0u);
+	}
+	/* virtio-pci: BAR1 MSI-X, BAR4 the virtio structures. */
+	vdev_pci_bar_get_info(vdev_device_pci(t->dev), 4, &bi);
+	assert_true(bi.size >= 0x4000);
+	put32(m + 8, 9);
+	assert_int_equal(cl_call(t, C_REGION_INFO, m, 32, NULL, 0, out, sizeof(out), NULL), EINVAL);
+
+	memset(m, 0, 16);
+	put32(m, 16);
+	put32(m + 8, IRQ_MSIX);
+	assert_int_equal(cl_call(t, C_IRQ_INFO, m, 16, NULL, 0, out, sizeof(out), &len), 0);
+	assert_int_equal(get32(out + 12), NVEC);
+	assert_true(get32(out + 4) & 1);           /* EVENTFD */
+	put32(m + 8, IRQ_INTX);
+	assert_int_equal(cl_call(t, C_IRQ_INFO, m, 16, NULL, 0, out, sizeof(out), &len), 0);
+	assert_int_equal(get32(out + 12), 1);
+	assert_int_equal(get32(out + 4) & 7, 7);   /* EVENTFD | MASKABLE | AUTOMASKED */
+	put32(m + 8, 5);
+	assert_int_equal(cl_call(t, C_IRQ_INFO, m, 16, NULL, 0, out, sizeof(out), NULL), EINVAL);
+	t_free(t);
+}
+
+static void test_config_space(void **state)
+{
+	struct t *t = t_new("virtio-scsi-pci,num-queues=1,queue-size=64");
+	struct vdev_pci_bar_info bi;
+	uint8_t cfg[256], direct[256];
+	uint64_t v;
+
+	(void)state;
+	t_connect(t);
+	assert_int_equal(rd(t, R_CONFIG, 0, 2), 0x1af4);
+	assert_int_equal(rd(t, R_CONFIG, 2, 2), 0x1048);   /* 0x1040 + virtio-scsi (8) */
+	/* One 256-byte read equals what the PCI model holds. */
+	assert_int_equal(region_rw(t, 0, R_CONFIG, 0, cfg, 256), 0);
+	assert_int_equal(vdev_pci_config_read(vdev_device_pci(t->dev), 0, direct, 256), 0);
+	assert_memory_equal(cfg, direct, 256);
+	/* BAR sizing (PCI 3.0 §6.2.5.1): all ones, read back the size mask. */
+	vdev_pci_bar_get_info(vdev_device_pci(t->dev), 4, &bi);
+	wr(t, R_CONFIG, 0x20, 0xffffffff, 4);
+	wr(t, R_CONFIG, 0x24, 0xffffffff, 4);
+	v = rd(t, R_CONFIG, 0x20, 4) | rd(t, R_CONFIG, 0x24, 4) << 32;
+	assert_int_equal(v & ~0xfull, ~(bi.size - 1));
+	assert_int_equal(v & 0x6, 0x4);                    /* 64-bit memory */
+	wr(t, R_CONFIG, 0x20, 0xfe000000, 4);
+	wr(t, R_CONFIG, 0x24, 0, 4);
+	wr(t, R_CONFIG, 0x04, 0x0002, 2);
+	vdev_pci_bar_get_info(vdev_device_pci(t->dev), 4, &bi);
+	assert_int_equal(bi.addr, 0xfe000000);
+	assert_int_equal(bi.decoding, 1);
+	/* Posted writes (NO_REPLY) are applied but not answered. */
+	{
+		uint8_t m[18];
+
+		put64(m, 0x3c);
+		put32(m + 8, R_CONFIG);
+		put32(m + 12, 1);
+		m[16] = 0x0b;
+		cl_send(t, C_REGION_WRITE, F_NO_REPLY, m, 17, NULL, 0);
+		assert_int_equal(rd(t, R_CONFIG, 0x3c, 1), 0x0b);
+	}
+	t_free(t);
+}
+
+static void test_scsi_end_to_end(void **state)
+{
+	struct t *t = t_new("virtio-scsi-pci,num-queues=1,queue-size=64");
+	uint8_t cdb[10], data[1024];
+	struct cmd c;
+
+	(void)state;
+	t_connect(t);
+	guest_up(t, 1);
+	clear_ua(t);
+	for (unsigned int i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 7 + 1);
+	rw10(cdb, 1, 5, 2);
+	scsi_ok(t, cdb, data, sizeof(data), 0, &c);
+	rw10(cdb, 0, 5, 2);
+	scsi_ok(t, cdb, NULL, 0, sizeof(data), &c);
+	assert_memory_equal(vdrv_host(&t->mem, c.din), data, sizeof(data));
+	/* A vector whose eventfd is taken away delivers nothing (QEMU's masking). */
+	assert_int_equal(set_irqs(t, IRQ_MSIX, IRQ_DATA_EVENTFD | IRQ_TRIGGER, 1, 1, NULL, 0), 0);
+	scsi(t, cdb, NULL, 0, sizeof(data), &c);
+	{
+		struct vdrv_used u;
+
+		assert_int_equal(used(t, &u), 1);
+	}
+	assert_int_equal(eventfd_take(t->vec[1]), 0);
+	/* DATA_BOOL trigger fires a bound vector by hand. */
+	{
+		uint8_t m[21];
+
+		put32(m, 21);
+		put32(m + 4, IRQ_DATA_BOOL | IRQ_TRIGGER);
+		put32(m + 8, IRQ_MSIX);
+		put32(m + 12, 2);
+		put32(m + 16, 1);
+		m[20] = 1;
+		assert_int_equal(cl_call(t, C_SET_IRQS, m, 21, NULL, 0, NULL, 0, NULL), 0);
+		assert_int_equal(eventfd_take(t->vec[2]), 1);
+	}
+	t_free(t);
+}
+
+/* INTx (MSI-X off): level -> eventfd, automasked until ACTION_UNMASK (vfio-pci semantics). */
+static void test_intx(void **state)
+{
+	struct t *t = t_new("virtio-scsi-pci,num-queues=1,queue-size=64");
+	uint8_t cdb[10] = { 0 };
+	struct vdrv_used u;
+	struct cmd c;
+
+	(void)state;
+	t_connect(t);
+	guest_up_irq(t, 1, 0);
+	eventfd_take(t->vec[0]);
+	scsi(t, cdb, NULL, 0, 0, &c);
+	assert_int_equal(used(t, &u), 1);
+	assert_int_equal(eventfd_take(t->vec[0]), 1);
+	assert_true(rd(t, t->isr.bar, t->isr.off, 1) & 1);   /* ISR read deasserts */
+	/* Still masked: the next interrupt waits for the unmask. */
+	scsi(t, cdb, NULL, 0, 0, &c);
+	assert_int_equal(used(t, &u), 1);
+	assert_int_equal(eventfd_take(t->vec[0]), 0);
+	assert_int_equal(set_irqs(t, IRQ_INTX, IRQ_DATA_NONE | 16, 0, 1, NULL, 0), 0);
+	assert_int_equal(eventfd_take(t->vec[0]), 1);        /* line still high: fires */
+	assert_true(rd(t, t->isr.bar, t->isr.off, 1) & 1);
+	assert_int_equal(set_irqs(t, IRQ_INTX, IRQ_DATA_NONE | 16, 0, 1, NULL, 0), 0);
+	assert_int_equal(eventfd_take(t->vec[0]), 0);        /* low now: nothing */
+	scsi(t, cdb, NULL, 0, 0, &c);
+	assert_int_equal(used(t, &u), 1);
+	assert_int_equal(eventfd_take(t->vec[0]), 1);
+	/* The context's own INTx hook never saw any of it. */
+	assert_int_equal(t->mv.n_intx, 0);
+	t_free(t);
+}
+
+static void test_unmap_waits_for_inflight(void **state)
+{
+	struct t *t = t_new("virtio-scsi-pci,num-queues=1,queue-size=64");
+	uint8_t cdb[10], out[64];
+	struct vdrv_used u;
+	struct cmd c;
+	uint16_t id;
+
+	(void)state;
+	t_connect(t);
+	guest_up(t, 1);
+	clear_ua(t);
+	t->hold_backend = 1;
+	rw10(cdb, 0, 0, 8);
+	scsi(t, cdb, NULL, 0, 4096, &c);
+	for (int i = 0; i < 5; i++)
+		pump(t);
+	assert_int_equal(vdrv_get_used(&t->vq, &u), 0);   /* in flight at the backend */
+	id = dma_unmap_send(t, RAM_GPA, RAM_SIZE, 0);
+	for (int i = 0; i < 50; i++) {
+		pump(t);
+		usleep(200);
+	}
+	assert_false(cl_readable(t));                      /* the reply waits */
+	assert_int_equal(vdev_mem_region_count(t->mv.ctx), 1);
+	t->hold_backend = 0;
+	assert_int_equal(cl_wait(t, id, C_DMA_UNMAP, out, sizeof(out), NULL), 0);
+	/* The request completed into guest RAM before the region went. */
+	assert_int_equal(vdrv_get_used(&t->vq, &u), 1);
+	assert_int_equal(u.token, c.token);
+	assert_int_equal(vdev_mem_region_count(t->mv.ctx), 0);
+	/* The server reads messages again. */
+	assert_int_equal(rd(t, R_CONFIG, 0, 2), 0x1af4);
+	t_free(t);
+}
+
+static void test_reset_and_reconnect(void **state)
+{
+	struct t *t = t_new("virtio-scsi-pci,num-queues=1,queue-size=64");
+	uint8_t cdb[10];
+	struct cmd c;
+
+	(void)state;
+	t_connect(t);
+	guest_up(t, 1);
+	assert_int_equal(cc_rd(t, 0x14, 1), 15);
+	assert_int_equal(cl_call(t, C_RESET, NULL, 0, NULL, 0, NULL, 0, NULL), 0);
+	assert_int_equal(t->resets, 1);
+	assert_int_equal(cc_rd(t, 0x14, 1), 0);
+	assert_int_equal(rd(t, R_CONFIG, 0x04, 2) & 6, 0);  /* function reset too */
+	/* The guest brings it up again and it works. */
+	vdrv_vq_fini(&t->vq);
+	memset(&t->vq, 0, sizeof(t->vq));
+	assert_int_equal(dma_map(t, RAM_GPA, RAM_SIZE, 0, t->memfd), EEXIST);
+	wr(t, R_CONFIG, 0x04, 0x0006, 2);
+	cc_wr(t, 0x14, 0, 1);
+	{
+		/* Reuse guest_up's virtio part: RAM and MSI-X stay. */
+		uint16_t ctl = (uint16_t)rd(t, R_CONFIG, t->msix_cap + 2u, 2);
+
+		wr(t, R_CONFIG, t->msix_cap + 2u, ctl | 0x8000, 2);
+	}
+	assert_int_equal(dma_unmap_send(t, 0, 0, 2) > 0, 1);   /* UNMAP_ALL */
+	assert_int_equal(cl_wait(t, t->c.next_id, C_DMA_UNMAP, (uint8_t[64]){ 0 }, 64, NULL), 0);
+	assert_int_equal(vdev_mem_region_count(t->mv.ctx), 0);
+	guest_up(t, 1);
+	clear_ua(t);
+	rw10(cdb, 0, 0, 1);
+	scsi_ok(t, cdb, NULL, 0, 512, &c);
+	/* The client goes: device reset, memory gone; the next client is served. */
+	cl_close(t);
+	assert_false(vdev_vfio_user_connected(t->vs));
+	assert_int_equal(vdev_mem_region_count(t->mv.ctx), 0);
+	assert_int_equal(vdev_virtio_status(vdev_device_virtio(t->dev)), 0);
+	t_connect(t);
+	assert_int_equal(rd(t, R_CONFIG, 0, 2), 0x1af4);
+	t_free(t);
+}
+
+static int feature(struct t *t, uint32_t flags, int has_state, uint32_t st, uint8_t *out)
+{
+	uint8_t m[16];
+
+	put32(m, has_state ? 16 : 8);
+	put32(m + 4, flags);
+	put32(m + 8, st);
+	put32(m + 12, 0);
+	return cl_call(t, C_FEATURE, m, has_state ? 16 : 8, NULL, 0, out, 64, NULL);
+}
+
+#define FEAT_GET (1u << 16)
+#define FEAT_SET (1u << 17)
+#define MIG_STATE 2u
+
+static void test_migration(void **state)
+{
+	struct t *a = t_new("virtio-scsi-pci,num-queues=1,queue-size=64");
+	struct t *b = t_new("virtio-scsi-pci,num-queues=1,queue-size=64");
+	uint8_t cdb[10], out[64], *blob = NULL, *chunk = malloc(16 + 4096 + 8);
+	size_t blen = 0, len;
+	struct cmd c;
+
+	(void)state;
+	assert_non_null(chunk);
+	t_connect(a);
+	guest_up(a, 1);
+	clear_ua(a);
+	rw10(cdb, 0, 0, 1);
+	scsi_ok(a, cdb, NULL, 0, 512, &c);
+	/* The migration feature says STOP_COPY. */
+	assert_int_equal(feature(a, FEAT_GET | 1, 0, 0, out), 0);
+	assert_int_equal(get64(out + 8), 1);
+	assert_int_equal(feature(a, FEAT_GET | MIG_STATE, 0, 0, out), 0);
+	assert_int_equal(get32(out + 8), 2);                /* RUNNING */
+	/* Reading data outside STOP_COPY is refused. */
+	put32(chunk, 8);
+	put32(chunk + 4, 4096);
+	assert_int_equal(cl_call(a, C_MIG_READ, chunk, 8, NULL, 0, out, sizeof(out), NULL),
+			 EINVAL);
+	assert_int_equal(feature(a, FEAT_SET | MIG_STATE, 1, 3, out), 0);  /* -> STOP_COPY */
+	assert_int_equal(get32(out + 8), 3);
+	for (;;) {
+		uint8_t r[8 + 4096];
+
+		put32(chunk, 8);
+		put32(chunk + 4, 4096);
+		assert_int_equal(cl_call(a, C_MIG_READ, chunk, 8, NULL, 0, r, sizeof(r), &len), 0);
+		assert_int_equal(get32(r + 4), len - 8);
+		if (len == 8)
+			break;
+		blob = realloc(blob, blen + len - 8);
+		memcpy(blob + blen, r + 8, len - 8);
+		blen += len - 8;
+	}
+	assert_true(blen > 64);
+	assert_int_equal(feature(a, FEAT_SET | MIG_STATE, 1, 1, out), 0);  /* STOP */
+
+	/* Destination: same guest RAM, state loaded, the ring goes on. */
+	t_connect(b);
+	assert_int_equal(dma_map(b, RAM_GPA, RAM_SIZE, 0, a->memfd), 0);
+	assert_int_equal(feature(b, FEAT_SET | MIG_STATE, 1, 4, out), 0);  /* RESUMING */
+	for (size_t off = 0; off < blen; off += 4096) {
+		uint32_t n = (uint32_t)(blen - off < 4096 ? blen - off : 4096);
+
+		put32(chunk, 8 + n);
+		put32(chunk + 4, n);
+		memcpy(chunk + 8, blob + off, n);
+		assert_int_equal(cl_call(b, C_MIG_WRITE, chunk, 8 + n, NULL, 0, NULL, 0, NULL), 0);
+	}
+	assert_int_equal(feature(b, FEAT_SET | MIG_STATE, 1, 2, out), 0);  /* -> RUNNING */
+	assert_int_equal(get32(out + 8), 2);
+	assert_int_equal(set_irqs(b, IRQ_MSIX, IRQ_DATA_EVENTFD | IRQ_TRIGGER, 0, NVEC, b->vec,
+				  NVEC), 0);
+	assert_int_equal(vdev_virtio_status(vdev_device_virtio(b->dev)), 15);
+	/* b drives a's rings now (the same memory); find b's structures first. */
+	find_caps(b);
+	b->vq = a->vq;
+	memset(&a->vq, 0, sizeof(a->vq));
+	b->mem = a->mem;
+	b->tag = a->tag;
+	rw10(cdb, 0, 0, 1);
+	scsi_ok(b, cdb, NULL, 0, 512, &c);
+	/* A stream that does not load leaves the state machine in ERROR. */
+	assert_int_equal(feature(a, FEAT_SET | MIG_STATE, 1, 4, out), 0);
+	put32(chunk, 8 + 16);
+	put32(chunk + 4, 16);
+	memset(chunk + 8, 0x5a, 16);
+	assert_int_equal(cl_call(a, C_MIG_WRITE, chunk, 24, NULL, 0, NULL, 0, NULL), 0);
+	assert_int_not_equal(feature(a, FEAT_SET | MIG_STATE, 1, 1, out), 0);
+	assert_int_equal(feature(a, FEAT_GET | MIG_STATE, 0, 0, out), 0);
+	assert_int_equal(get32(out + 8), 0);                /* ERROR */
+	assert_int_equal(cl_call(a, C_RESET, NULL, 0, NULL, 0, NULL, 0, NULL), 0);
+	assert_int_equal(feature(a, FEAT_GET | MIG_STATE, 0, 0, out), 0);
+	assert_int_equal(get32(out + 8), 2);
+	free(blob);
+	free(chunk);
+	t_free(b);
+	t_free(a);
+}
+
+/* ---- hostile messages ---- */
+
+struct bad {
+	const char *what;
+	uint16_t cmd;
+	uint32_t flags;
+	uint8_t p[40];
+	uint32_t len;
+	unsigned int nfds;   /* eventfds attached */
+	int expect;          /* errno of the error reply, or CLOSED */
+};
+
+#define P32(v) \
+	(uint8_t)(v), (uint8_t)((v) >> 8), (uint8_t)((v) >> 16), (uint8_t)((uint32_t)(v) >> 24)
+#define P64(v) P32((uint64_t)(v)), P32((uint64_t)(v) >> 32)
+
+static const struct bad bad_msgs[] = {
+	{ "VERSION twice", C_VERSION, 0, { 0, 0, 0, 0, '{', '}', 0 }, 7, 0, EINVAL },
+	{ "GET_INFO short", C_GET_INFO, 0, { P32(16) }, 4, 0, EINVAL },
+	{ "GET_INFO small argsz", C_GET_INFO, 0, { P32(8), P32(0), P32(0), P32(0) }, 16, 0,
+	  EINVAL },
+	{ "GET_INFO with an fd", C_GET_INFO, 0, { P32(16), P32(0), P32(0), P32(0) }, 16, 1,
+	  EINVAL },
+	{ "region index out of range", C_REGION_READ, 0, { P64(0), P32(9), P32(4) }, 16, 0,
+	  EINVAL },
+	{ "read past config space", C_REGION_READ, 0, { P64(250), P32(7), P32(16) }, 16, 0,
+	  EINVAL },
+	{ "offset overflow", C_REGION_READ, 0, { P64(0xffffffffffffff00ull), P32(4), P32(0x200) },
+	  16, 0, EINVAL },
+	{ "huge length", C_REGION_READ, 0, { P64(0), P32(4), P32(0x40000000) }, 16, 0, E2BIG },
+	{ "read of an absent BAR", C_REGION_READ, 0, { P64(0), P32(0), P32(4) }, 16, 0, EINVAL },
+	{ "write count beyond the message", C_REGION_WRITE, 0, { P64(0), P32(7), P32(8), 1, 2 },
+	  18, 0, EINVAL },
+	{ "DMA_MAP size 0", C_DMA_MAP, 0, { P32(32), P32(3), P64(0), P64(0x1000), P64(0) }, 32,
+	  0, EINVAL },
+	{ "DMA_MAP wraps", C_DMA_MAP, 0,
+	  { P32(32), P32(3), P64(0), P64(0xfffffffffffff000ull), P64(0x2000) }, 32, 0, EINVAL },
+	{ "DMA_MAP unknown flags", C_DMA_MAP, 0,
+	  { P32(32), P32(0x80), P64(0), P64(0x1000), P64(0x1000) }, 32, 0, EINVAL },
+	{ "DMA_MAP overlapping", C_DMA_MAP, 0,
+	  { P32(32), P32(3), P64(0), P64(RAM_GPA + 0x1000), P64(0x1000) }, 32, 0, EEXIST },
+	{ "DMA_MAP of an eventfd", C_DMA_MAP, 0,
+	  { P32(32), P32(3), P64(0), P64(0x1000), P64(0x1000) }, 32, 1, ENODEV },
+	{ "unmap of an unknown range", C_DMA_UNMAP, 0, { P32(24), P32(0), P64(0x5000), P64(0x1000) },
+	  24, 0, ENOENT },
+	{ "unmap splitting a region", C_DMA_UNMAP, 0,
+	  { P32(24), P32(0), P64(RAM_GPA), P64(0x1000) }, 24, 0, EINVAL },
+	{ "unmap with dirty bitmap", C_DMA_UNMAP, 0,
+	  { P32(24), P32(1), P64(RAM_GPA), P64(RAM_SIZE) }, 24, 0, ENOTSUP },
+	{ "SET_IRQS bad index", C_SET_IRQS, 0,
+	  { P32(20), P32(IRQ_DATA_NONE | IRQ_TRIGGER), P32(7), P32(0), P32(1) }, 20, 0, EINVAL },
+	{ "SET_IRQS two data types", C_SET_IRQS, 0,
+	  { P32(20), P32(3 | IRQ_TRIGGER), P32(2), P32(0), P32(1) }, 20, 0, EINVAL },
+	{ "SET_IRQS vectors out of range", C_SET_IRQS, 0,
+	  { P32(20), P32(IRQ_DATA_NONE | IRQ_TRIGGER), P32(2), P32(3), P32(2) }, 20, 0, EINVAL },
+	{ "SET_IRQS fd count mismatch", C_SET_IRQS, 0,
+	  { P32(20), P32(IRQ_DATA_EVENTFD | IRQ_TRIGGER), P32(2), P32(0), P32(2) }, 20, 1, EINVAL },
+	{ "SET_IRQS bools missing", C_SET_IRQS, 0,
+	  { P32(20), P32(IRQ_DATA_BOOL | IRQ_TRIGGER), P32(2), P32(0), P32(4) }, 20, 0, EINVAL },
+	{ "MSI-X mask (not maskable)", C_SET_IRQS, 0,
+	  { P32(20), P32(IRQ_DATA_NONE | 8), P32(2), P32(0), P32(1) }, 20, 0, EINVAL },
+	{ "unknown command", 99, 0, { 0 }, 0, 0, ENOTSUP },
+	{ "DMA_READ sent to the server", C_DMA_READ, 0, { P64(0), P32(4) }, 12, 0, ENOTSUP },
+	{ "dirty pages", C_DIRTY, 0, { P32(8), P32(1) }, 8, 0, ENOTSUP },
+	{ "feature unknown", C_FEATURE, 0, { P32(8), P32((1u << 16) | 6) }, 8, 0, ENOTSUP },
+	{ "MIG_DATA_WRITE while running", C_MIG_WRITE, 0, { P32(8), P32(0) }, 8, 0, EINVAL },
+	{ "a reply sent to the server", C_GET_INFO, F_REPLY, { 0 }, 0, 0, CLOSED },
+	{ "unknown message type", C_GET_INFO, 0x7, { 0 }, 0, 0, CLOSED },
+};
+
+static void test_hostile(void **state)
+{
+	struct t *t = t_new("virtio-scsi-pci,num-queues=1,queue-size=64");
+	uint8_t out[64];
+
+	(void)state;
+	t_connect(t);
+	assert_int_equal(dma_map(t, RAM_GPA, RAM_SIZE, 0, t->memfd), 0);
+	for (size_t i = 0; i < sizeof(bad_msgs) / sizeof(bad_msgs[0]); i++) {
+		const struct bad *b = &bad_msgs[i];
+		int fds[2] = { -1, -1 };
+		uint16_t id;
+		int rc;
+
+		for (unsigned int k = 0; k < b->nfds; k++)
+			fds[k] = eventfd(0, EFD_CLOEXEC);
+		id = cl_send(t, b->cmd, b->flags, b->p, b->len, fds, b->nfds);
+		for (unsigned int k = 0; k < b->nfds; k++)
+			close(fds[k]);
+		rc = cl_wait(t, id, b->cmd, out, sizeof(out), NULL);
+		if (rc != b->expect)
+			fail_msg("%s: got %d, want %d", b->what, rc, b->expect);
+		if (rc == CLOSED) {
+			cl_close(t);
+			assert_false(vdev_vfio_user_connected(t->vs));
+			t_connect(t);
+			assert_int_equal(dma_map(t, RAM_GPA, RAM_SIZE, 0, t->memfd), 0);
+		}
+		/* The connection still works after each. */
+		assert_int_equal(rd(t, R_CONFIG, 0, 2), 0x1af4);
+	}
+	/* Framing violations close the connection. */
+	{
+		uint8_t h[16] = { 1, 0, C_GET_INFO, 0, P32(8), P32(0), P32(0) };
+
+		cl_send_raw(t, h, sizeof(h), NULL, 0);
+		assert_int_equal(cl_wait(t, 1, C_GET_INFO, out, sizeof(out), NULL), CLOSED);
+		cl_close(t);
+		t_connect(t);
+		put32(h + 4, 0x7fffffff);
+		cl_send_raw(t, h, sizeof(h), NULL, 0);
+		assert_int_equal(cl_wait(t, 1, C_GET_INFO, out, sizeof(out), NULL), CLOSED);
+		cl_close(t);
+	}
+	/* Bad JSON and a wrong major version. */
+	{
+		static const char *const bad_json[] = {
+			"", "{", "{\"capabilities\":}", "{\"capabilities\":{\"max_msg_fds\":-1}}",
+			"{\"capabilities\":{\"max_msg_fds\":1.5}}", "[1,2]", "{} x",
+			"{\"capabilities\":{\"max_data_xfer_size\":\"big\"}}", "{\"a\":tru}",
+			"{\"a\":\"\\q\"}", "{\"a\":[1,]}", "{\"a\":01}",
+			"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
+		};
+
+		cl_connect(t);
+		for (size_t i = 0; i < sizeof(bad_json) / sizeof(bad_json[0]); i++)
+			if (cl_version(t, bad_json[i], 0, NULL, 0) != EINVAL)
+				fail_msg("JSON accepted: %s", bad_json[i]);
+		/* Unknown keys and values of any shape are fine. */
+		assert_int_equal(cl_version(t, "{\"x\":[1,{\"y\":null},\"\\u00e9\",-2.5e3],"
+					       "\"capabilities\":{\"twin_socket\":{\"supported\":true}}}",
+					    0, NULL, 0), 0);
+		cl_close(t);
+		cl_connect(t);
+		assert_int_equal(cl_version(t, "{}", 1, NULL, 0), ENOTSUP);
+		assert_int_equal(cl_wait(t, 99, C_VERSION, out, sizeof(out), NULL), CLOSED);
+		cl_close(t);
+	}
+	/* The server survives and serves the next client. */
+	t_connect(t);
+	assert_int_equal(rd(t, R_CONFIG, 2, 2), 0x1048);
+	t_free(t);
+}
+
+static void test_second_server_refused(void **state)
+{
+	struct t *t = t_new("virtio-scsi-pci,num-queues=1,queue-size=64");
+	struct vdev_vfio_user_opts vo = { .struct_size = sizeof(vo), .socket_path = "/tmp/x" };
+	vdev_vfio_user *vs2;
+	vdev_device *rng;
+
+	(void)state;
+	assert_int_equal(vdev_vfio_user_new(t->dev, &t->loop, &vo, &vs2), -EBUSY);
+	assert_int_equal(vdev_device_create_kv(t->mv.ctx, "virtio-rng-mmio", &rng), 0);
+	assert_int_equal(vdev_vfio_user_new(rng, &t->loop, &vo, &vs2), -EINVAL);
+	vdev_device_destroy(rng);
+	t_free(t);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_version_and_info),
+		cmocka_unit_test(test_config_space),
+		cmocka_unit_test(test_scsi_end_to_end),
+		cmocka_unit_test(test_intx),
+		cmocka_unit_test(test_unmap_waits_for_inflight),
+		cmocka_unit_test(test_reset_and_reconnect),
+		cmocka_unit_test(test_migration),
+		cmocka_unit_test(test_hostile),
+		cmocka_unit_test(test_second_server_refused),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
