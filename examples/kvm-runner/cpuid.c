@@ -5,7 +5,9 @@
  * reduced set), including KVM's paravirtual leaves (0x40000000
  * "KVMKVMKVM", which SeaBIOS looks for). With --cpu MODEL[,+feat,-feat...]
  * the table comes from libvdev's CPU models (vdev/cpuid.h), masked against
- * the host: every feature the host lacks is dropped and named on stderr.
+ * the host: every feature the host lacks is dropped and named on stderr,
+ * and every register KVM changed on the way in is named too (see
+ * report_kvm_changes()).
  */
 #include <errno.h>
 #include <linux/kvm.h>
@@ -89,6 +91,83 @@ out:
 	return c;
 }
 
+static uint32_t entry_reg(const struct kvm_cpuid_entry2 *e, unsigned int r)
+{
+	return r == 0 ? e->eax : r == 1 ? e->ebx : r == 2 ? e->ecx : e->edx;
+}
+
+static const struct kvm_cpuid_entry2 *find_entry(const struct kvm_cpuid2 *c, uint32_t function,
+						  uint32_t index)
+{
+	unsigned int i;
+
+	for (i = 0; i < c->nent; i++)
+		if (c->entries[i].function == function && c->entries[i].index == index)
+			return &c->entries[i];
+	return NULL;
+}
+
+/*
+ * What the guest sees is what KVM keeps, which need not be what
+ * KVM_SET_CPUID2 was given: upstream KVM recomputes a few bits from vCPU
+ * state when the table is set and later (CPUID.1:EDX.APIC from
+ * IA32_APIC_BASE, CPUID.1:ECX.OSXSAVE from CR4, leaf 0xD sizes from XCR0;
+ * arch/x86/kvm/cpuid.c), and other implementations of /dev/kvm rewrite more
+ * (PVM in native mode, on the machines these tests run on, puts the host's
+ * own bits into leaf 1 and replaces leaf 7, so a guest can see a feature the
+ * model removed). Read the table back with KVM_GET_CPUID2 and name every
+ * register that differs, so the user, and the tests, know what the guest
+ * really gets. One line per register (tests/kvm_test.sh reads them):
+ *   "vdev-run: --cpu M: KVM changed CPUID 0xFUNC.0xINDEX REG: 0xSET -> 0xGOT"
+ * and one per leaf KVM added.
+ */
+static void report_kvm_changes(const char *model, int vcpu_fd, const struct kvm_cpuid2 *set)
+{
+	static const char *const regs[4] = { "eax", "ebx", "ecx", "edx" };
+	const struct kvm_cpuid_entry2 *a, *b;
+	struct kvm_cpuid2 *got = NULL;
+	unsigned int nent = set->nent + 16, i, r;
+	uint32_t va, vb;
+
+	for (;;) {
+		free(got);
+		got = calloc(1, sizeof(*got) + nent * sizeof(got->entries[0]));
+		if (!got)
+			return;
+		got->nent = nent;
+		if (ioctl(vcpu_fd, KVM_GET_CPUID2, got) == 0)
+			break;
+		if (errno != E2BIG || nent >= 4096) {
+			fprintf(stderr, "vdev-run: --cpu %s: KVM_GET_CPUID2: %s (cannot check what "
+				"the guest sees)\n", model, strerror(errno));
+			free(got);
+			return;
+		}
+		nent *= 2;
+	}
+	for (i = 0; i < set->nent; i++) {
+		a = &set->entries[i];
+		b = find_entry(got, a->function, a->index);
+		for (r = 0; r < 4; r++) {
+			va = entry_reg(a, r);
+			vb = b ? entry_reg(b, r) : 0;
+			if (va != vb)
+				fprintf(stderr, "vdev-run: --cpu %s: KVM changed CPUID "
+					"0x%08x.0x%x %s: 0x%08x -> 0x%08x%s\n", model,
+					a->function, a->index, regs[r], va, vb,
+					b ? "" : " (leaf dropped)");
+		}
+	}
+	for (i = 0; i < got->nent; i++) {
+		b = &got->entries[i];
+		if (!find_entry(set, b->function, b->index))
+			fprintf(stderr, "vdev-run: --cpu %s: KVM added CPUID 0x%08x.0x%x: "
+				"eax 0x%08x ebx 0x%08x ecx 0x%08x edx 0x%08x\n", model,
+				b->function, b->index, b->eax, b->ebx, b->ecx, b->edx);
+	}
+	free(got);
+}
+
 _Static_assert(sizeof(struct vdev_cpuid_entry) == sizeof(struct kvm_cpuid_entry2),
 	       "vdev_cpuid_entry must match kvm_cpuid_entry2");
 
@@ -113,6 +192,8 @@ int cpuid_setup(struct vm *vm, int vcpu_fd)
 	rc = ioctl(vcpu_fd, KVM_SET_CPUID2, c) < 0 ? -errno : 0;
 	if (rc)
 		fprintf(stderr, "vdev-run: KVM_SET_CPUID2: %s\n", strerror(-rc));
+	else if (vm->opts->cpu_model)
+		report_kvm_changes(vm->opts->cpu_model, vcpu_fd, c);
 	free(c);
 	return rc;
 }

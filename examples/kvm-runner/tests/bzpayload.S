@@ -4,7 +4,13 @@
  * header (boot protocol 2.06, setup_sects = 1, loaded high) and a
  * protected-mode part whose 64-bit entry (startup_64, load address + 0x200)
  * prints "cmdline=<boot_params.cmd_line_ptr>" and "e820=<count, 3 digits>"
- * to COM1, then writes 0x21 to the exit port (vdev-run exits 67).
+ * to COM1, then what CPUID says inside the guest (below), then writes 0x21
+ * to the exit port (vdev-run exits 67).
+ * CPUID lines, for kvm_test.sh's "cpuid" mode to compare with vdev-cpuid:
+ *   "cpuid 0xFUNCTION 0xINDEX 0xEAX 0xEBX 0xECX 0xEDX" for each leaf of
+ *   cpuid_tab (the column order of "vdev-cpuid show" without its flags),
+ *   "vendor=<leaf 0 EBX EDX ECX>", "kvmsig=<leaf 0x40000000 EBX ECX EDX>" and
+ *   "brand=<leaves 0x80000002-4>", each string up to its first NUL.
  * With --defsym POKE=1 it first touches ports and MMIO nobody decodes.
  * Build: as --64 && ld -Ttext 0 --oformat binary
  */
@@ -66,6 +72,7 @@ startup_64:
 	call putdec
 	lea s_nl(%rip), %rsi
 	call puts
+	call print_cpuid
 .ifdef POKE
 	mov $0x1234, %dx
 	in %dx, %al
@@ -94,6 +101,112 @@ puts:
 	jmp 2b
 3:	ret
 
+/* Every leaf of cpuid_tab as a "cpuid ..." line, then the strings. */
+print_cpuid:
+	push %rbx                       /* CPUID writes EBX: keep boot_params */
+	lea cpuid_tab(%rip), %r12
+4:	mov (%r12), %eax
+	cmp $0xffffffff, %eax
+	je 6f
+	mov 4(%r12), %ecx
+	cpuid
+	lea cpubuf(%rip), %rdi
+	mov %eax, (%rdi)
+	mov %ebx, 4(%rdi)
+	mov %ecx, 8(%rdi)
+	mov %edx, 12(%rdi)
+	lea s_cpuid(%rip), %rsi
+	call puts
+	mov (%r12), %eax
+	call puthex
+	mov 4(%r12), %eax
+	call puthex
+	xor %r13d, %r13d
+5:	lea cpubuf(%rip), %rdi
+	mov (%rdi,%r13,4), %eax
+	call puthex
+	inc %r13d
+	cmp $4, %r13d
+	jb 5b
+	lea s_nl(%rip), %rsi
+	call puts
+	add $8, %r12
+	jmp 4b
+6:	/* vendor: EBX, EDX, ECX of leaf 0 (SDM vol. 2A, CPUID, leaf 0) */
+	xor %eax, %eax
+	cpuid
+	lea cpubuf(%rip), %rdi
+	mov %ebx, (%rdi)
+	mov %edx, 4(%rdi)
+	mov %ecx, 8(%rdi)
+	lea s_vendor(%rip), %rsi
+	call puts
+	lea cpubuf(%rip), %rsi
+	mov $12, %ecx
+	call putn
+	/* hypervisor signature: EBX, ECX, EDX of 0x40000000 (KVM's cpuid.rst) */
+	mov $0x40000000, %eax
+	cpuid
+	lea cpubuf(%rip), %rdi
+	mov %ebx, (%rdi)
+	mov %ecx, 4(%rdi)
+	mov %edx, 8(%rdi)
+	lea s_kvmsig(%rip), %rsi
+	call puts
+	lea cpubuf(%rip), %rsi
+	mov $12, %ecx
+	call putn
+	/* brand string: EAX..EDX of 0x80000002, 0x80000003, 0x80000004 */
+	lea cpubuf(%rip), %rdi
+	mov $0x80000002, %r12d
+7:	mov %r12d, %eax
+	cpuid
+	mov %eax, (%rdi)
+	mov %ebx, 4(%rdi)
+	mov %ecx, 8(%rdi)
+	mov %edx, 12(%rdi)
+	add $16, %rdi
+	inc %r12d
+	cmp $0x80000004, %r12d
+	jbe 7b
+	lea s_brand(%rip), %rsi
+	call puts
+	lea cpubuf(%rip), %rsi
+	mov $48, %ecx
+	call putn
+	lea s_nl(%rip), %rsi
+	call puts
+	pop %rbx
+	ret
+
+/* Print " 0x" and %eax as 8 hex digits. */
+puthex:
+	mov %eax, %r8d
+	lea s_0x(%rip), %rsi
+	call puts
+	mov $8, %ecx
+	lea hexdigits(%rip), %rdi
+8:	rol $4, %r8d
+	mov %r8d, %eax
+	and $0xf, %eax
+	movzbl (%rdi,%rax), %eax
+	mov $0x3f8, %dx
+	out %al, %dx
+	dec %ecx
+	jnz 8b
+	ret
+
+/* Print at most %ecx (> 0) bytes from %rsi, stopping at a NUL. */
+putn:
+	mov $0x3f8, %dx
+9:	lodsb
+	test %al, %al
+	jz 1f
+	out %al, %dx
+	dec %ecx
+	jnz 9b
+1:	ret
+
 /* Print %eax (0..999) as three digits. */
 putdec:
 	mov $100, %ecx
@@ -118,6 +231,27 @@ s_cmd:	.asciz "cmdline="
 s_e820:	.asciz "\r\ne820="
 s_nl:	.asciz "\r\n"
 s_poked: .asciz "poked\r\n"
+s_cpuid: .asciz "cpuid"
+s_0x:	.asciz " 0x"
+s_vendor: .asciz "vendor="
+s_kvmsig: .asciz "\r\nkvmsig="
+s_brand: .asciz "\r\nbrand="
+hexdigits: .ascii "0123456789abcdef"
+	/* (function, index) pairs printed by print_cpuid; all-ones ends it */
+	.balign 4
+cpuid_tab:
+	.long 0x00000000, 0             /* max basic leaf, vendor */
+	.long 0x00000001, 0             /* signature, feature words */
+	.long 0x00000007, 0             /* structured extended features */
+	.long 0x40000000, 0             /* hypervisor max leaf, signature */
+	.long 0x40000001, 0             /* KVM features (PV-EOI: EAX bit 6) */
+	.long 0x80000000, 0             /* max extended leaf */
+	.long 0x80000001, 0             /* extended feature words */
+	.long 0x80000002, 0             /* brand string */
+	.long 0x80000003, 0
+	.long 0x80000004, 0
+	.long 0xffffffff
+cpubuf:	.fill 48, 1, 0
 	.balign 16
 	.fill 512, 1, 0
 stack_top:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# vdev-run acceptance tests. Usage: kvm_test.sh MODE VDEV_RUN IMAGES_DIR
-#   MODE: disk | cdrom | bzimage | poke | snapshot | badopts | badspec
+# vdev-run acceptance tests. Usage: kvm_test.sh MODE VDEV_RUN IMAGES_DIR [VDEV_CPUID]
+#   MODE: disk | cdrom | bzimage | poke | snapshot | badopts | badspec | cpuid
+#   (cpuid needs VDEV_CPUID, the tools/vdev-cpuid program)
 # IMAGES_DIR holds the boot code built by CMake (bootsect.bin, bootsect_tick.bin (20 ticks),
 # bzpayload.bin, bzpayload_poke.bin). Needs /dev/kvm except for badopts; without
 # it the test prints "SKIPPED: no /dev/kvm" and exits 77 (ctest's skip code).
@@ -46,6 +47,211 @@ mkdisk() { # out [bootcode]
 
 expect_status() { # got want what
 	[ "$1" -eq "$2" ] || fail "$3: exit status $1, expected $2"
+}
+
+# ---- cpuid mode ---------------------------------------------------------------
+# Leaves are held in associative arrays keyed "FUNCTION.INDEX.REG" (function
+# as 8 hex digits, index in hex without zeroes: "00000001.0.ecx").
+
+# "FUNCTION INDEX EAX EBX ECX EDX" lines (numbers in C syntax) on stdin.
+load_leaves() { # array
+	local -n _arr=$1
+	local f i a b c d k
+	while read -r f i a b c d; do
+		k=$(printf '%08x.%x' $((f)) $((i)))
+		_arr[$k.eax]=$((a)) _arr[$k.ebx]=$((b)) _arr[$k.ecx]=$((c)) _arr[$k.edx]=$((d))
+	done
+}
+
+hex() { printf '0x%08x' "$1"; }
+
+# Guest (G), expected (E) and KVM-changed (C) registers of the last cpuid_run.
+declare -A G=() E=() C=()
+
+# The runner names every register KVM_GET_CPUID2 reads back differently from
+# what it installed: "KVM changed CPUID 0xF.0xI REG: 0xSET -> 0xGOT".
+load_changes() { # array stderr-file
+	local -n _chg=$1
+	local f i r a b h='0x[0-9a-f]+'
+	while read -r f i r a b; do
+		_chg[$(printf '%08x.%x' $((f)) $((i))).$r]="$((a)) $((b))"
+	done < <(sed -nE \
+		"s/.*KVM changed CPUID ($h)\.($h) (e[a-d]x): ($h) -> ($h).*/\1 \2 \3 \4 \5/p" "$2")
+}
+
+# Bytes of registers as text, up to the first NUL (the guest prints it that way).
+regs_text() { # values...
+	local v j c out=""
+	for v in "$@"; do
+		for j in 0 8 16 24; do
+			c=$(((v >> j) & 0xff))
+			[ $c -eq 0 ] && { printf '%s' "$out"; return; }
+			out+=$(printf "\\$(printf %03o $c)")
+		done
+	done
+	printf '%s' "$out"
+}
+
+# Boot bzpayload with --cpu SPEC and compare everything it printed with the
+# library's table for SPEC. Sets the globals G (guest leaves), E (expected),
+# C (changes KVM admitted) for the caller. Errors go to $tmp/cpuid-errors.txt.
+cpuid_run() { # spec tag
+	local spec=$1 tag=$2 k g e a b
+	G=() E=() C=()
+	"$run" --kernel "$img/bzpayload.bin" --cpu "$spec" --serial "$tmp/serial-$tag.txt" \
+		--timeout 60 2> "$tmp/stderr-$tag.txt"
+	expect_status $? 67 "payload with --cpu $spec"
+	tr -d '\r' < "$tmp/serial-$tag.txt" > "$tmp/guest-$tag.txt"
+	"$cli" show "$spec" --mask-host > "$tmp/expected-$tag.txt" 2> "$tmp/cli-$tag.log" ||
+		fail "vdev-cpuid show $spec --mask-host failed"
+	load_leaves G < <(awk '$1 == "cpuid" { print $2, $3, $4, $5, $6, $7 }' \
+		"$tmp/guest-$tag.txt")
+	load_leaves E < <(awk '/^0x/ { print $1, $2, $4, $5, $6, $7 }' "$tmp/expected-$tag.txt")
+	load_changes C "$tmp/stderr-$tag.txt"
+	[ ${#G[@]} -eq 40 ] || fail "--cpu $spec: the guest printed ${#G[@]} of 40 CPUID registers"
+	for k in $(printf '%s\n' "${!G[@]}" | sort); do
+		g=${G[$k]}
+		[ -n "${E[$k]+x}" ] || { echo "--cpu $spec: CPUID $k not in the library's table" \
+			>> "$tmp/cpuid-errors.txt"; continue; }
+		e=${E[$k]}
+		if [ -n "${C[$k]+x}" ]; then
+			# KVM kept something else than it was given and said so through
+			# KVM_GET_CPUID2. Upstream KVM does this for a few bits it derives
+			# from vCPU state (CPUID.1:EDX.APIC from IA32_APIC_BASE;
+			# CPUID.1:ECX.OSXSAVE from CR4, which this payload never changes);
+			# PVM's /dev/kvm for leaf 1 ECX/EDX and all of leaf 7. Those
+			# bits, and only those, are excused here: the runner must have
+			# installed the library's value, and the guest must see what KVM kept.
+			read -r a b <<< "${C[$k]}"
+			[ $a -eq $e ] || echo "--cpu $spec: CPUID $k: runner installed $(hex $a)," \
+				"library says $(hex $e)" >> "$tmp/cpuid-errors.txt"
+			[ $g -eq $b ] || echo "--cpu $spec: CPUID $k: guest sees $(hex $g), KVM" \
+				"reports $(hex $b)" >> "$tmp/cpuid-errors.txt"
+			[ $g -ne $e ] && echo "NOTE: --cpu $spec: CPUID $k: guest $(hex $g)," \
+				"library $(hex $e): KVM changed bits $(hex $((g ^ e)))"
+		elif [ $g -ne $e ]; then
+			echo "--cpu $spec: CPUID $k: guest sees $(hex $g), library says $(hex $e)" \
+				>> "$tmp/cpuid-errors.txt"
+		fi
+	done
+	return 0
+}
+
+cpuid_errors() {
+	[ -s "$tmp/cpuid-errors.txt" ] || return 0
+	cat "$tmp/cpuid-errors.txt"
+	fail "the guest does not see the CPUID the library built (above)"
+}
+
+# Vendor, family/model/stepping, brand and the KVM leaves of the last run, with
+# the strings hard-coded as a cross-check of the library.
+cpuid_identity() { # spec tag vendor brand
+	local spec=$1 tag=$2 model=${1%%,*} v fam mod step want got dropped_cli dropped_run
+	shift
+	v=$(sed -n 's/^vendor=//p' "$tmp/guest-$tag.txt")
+	[ "$v" = "$2" ] || echo "--cpu $spec: guest vendor '$v', expected '$2'" \
+		>> "$tmp/cpuid-errors.txt"
+	[ "$(regs_text ${E[00000000.0.ebx]} ${E[00000000.0.edx]} ${E[00000000.0.ecx]})" = "$2" ] ||
+		echo "--cpu $spec: library vendor is not '$2'" >> "$tmp/cpuid-errors.txt"
+	got=$(sed -n 's/^brand=//p' "$tmp/guest-$tag.txt")
+	[ "$got" = "$3" ] || echo "--cpu $spec: guest brand '$got', expected '$3'" \
+		>> "$tmp/cpuid-errors.txt"
+	got=$(sed -n 's/^kvmsig=//p' "$tmp/guest-$tag.txt")
+	[ "$got" = KVMKVMKVM ] || echo "--cpu $spec: guest KVM signature '$got'" \
+		>> "$tmp/cpuid-errors.txt"
+	# KVM's cpuid.rst: 0x40000001 EAX bit 6 is KVM_FEATURE_PV_EOI.
+	[ $(((G[40000001.0.eax] >> 6) & 1)) -eq 1 ] ||
+		echo "--cpu $spec: PV-EOI bit clear in the guest's 0x40000001 EAX" \
+		>> "$tmp/cpuid-errors.txt"
+	# Family/model/stepping: SDM vol. 2A, CPUID leaf 1 EAX (extended family
+	# added when the family is 0xf; extended model for families 6 and 0xf);
+	# expected values from "vdev-cpuid list".
+	v=${G[00000001.0.eax]}
+	fam=$(((v >> 8) & 0xf)) mod=$(((v >> 4) & 0xf)) step=$((v & 0xf))
+	[ $fam -eq 6 ] || [ $fam -eq 15 ] && mod=$((mod + (((v >> 16) & 0xf) << 4)))
+	[ $fam -eq 15 ] && fam=$((fam + ((v >> 20) & 0xff)))
+	want=$("$cli" list | sed -nE \
+		"s|^$model +[0-9]+ +[A-Za-z]+ +([0-9]+)/ *([0-9]+)/([0-9]+) .*|\1/\2/\3|p")
+	[ -n "$want" ] && [ "$fam/$mod/$step" = "$want" ] ||
+		echo "--cpu $spec: guest family/model/stepping $fam/$mod/$step, vdev-cpuid list" \
+		"says '$want'" >> "$tmp/cpuid-errors.txt"
+	# The features the runner named as dropped are the library's.
+	dropped_cli=$(sed -n 's/^# dropped (host lacks)://p' "$tmp/expected-$tag.txt" |
+		tr ' ' '\n' | sed '/^$/d' | sort | tr '\n' ' ')
+	dropped_run=$(sed -n "s/^vdev-run: --cpu .*: dropped \([^ ]*\) (.*/\1/p" \
+		"$tmp/stderr-$tag.txt" | sort | tr '\n' ' ')
+	[ "$dropped_cli" = "$dropped_run" ] || echo "--cpu $spec: runner dropped" \
+		"'$dropped_run', library '$dropped_cli'" >> "$tmp/cpuid-errors.txt"
+	return 0
+}
+
+# A feature removed with "-feat" is clear in the guest and set without it.
+# Candidates are "name:function:register:bit" (bit positions from the SDM
+# and the AMD APM, independent of the library); the first one the masked
+# model has is used, unless KVM itself sets that bit again (it says so, see
+# cpuid_run): then the next one.
+cpuid_removal() { # model candidates...
+	local model=$1 c name f r bit k a b
+	shift
+	cpuid_run "$model" "$model-with"
+	cpuid_errors
+	declare -A with=()
+	for k in "${!G[@]}"; do with[$k]=${G[$k]}; done
+	for c in "$@"; do
+		IFS=: read -r name f r bit <<< "$c"
+		k=$(printf '%08x.0.%s' $((f)) "$r")
+		grep -q "^# features:.* $name\( \|$\)" "$tmp/expected-$model-with.txt" || continue
+		[ $(((with[$k] >> bit) & 1)) -eq 1 ] ||
+			fail "--cpu $model: $name ($k bit $bit) clear in the guest:" \
+			"$(hex ${with[$k]})"
+		cpuid_run "$model,-$name" "$model-without"
+		cpuid_errors
+		[ $(((E[$k] >> bit) & 1)) -eq 0 ] ||
+			fail "--cpu $model,-$name: $name still set in the library's table"
+		if [ -n "${C[$k]+x}" ]; then
+			read -r a b <<< "${C[$k]}"
+			if [ $((((a ^ b) >> bit) & 1)) -eq 1 ]; then
+				echo "NOTE: --cpu $model,-$name: KVM sets $name ($k bit" \
+					"$bit) again; trying the next feature"
+				continue
+			fi
+		fi
+		[ $(((G[$k] >> bit) & 1)) -eq 0 ] ||
+			fail "--cpu $model,-$name: $name ($k bit $bit) still set in the guest:" \
+			"$(hex ${G[$k]})"
+		echo "--cpu $model: $name ($k bit $bit) set in the guest; with -$name clear"
+		return 0
+	done
+	fail "--cpu $model: no feature of '$*' could be removed on this host"
+}
+
+cpuid_modes() {
+	local spec tag
+	: > "$tmp/cpuid-errors.txt"
+	# The models of issue 7 (an Intel and an AMD one) and a Skylake, whose
+	# leaf 7 EBX keeps clflushopt/clwb even on a host as reduced as this one.
+	for spec in "Haswell-noTSX,-avx" "Opteron_G5" "Skylake-Server"; do
+		tag=${spec//[,+]/_}
+		cpuid_run "$spec" "$tag"
+		case $spec in
+		Haswell*) cpuid_identity "$spec" "$tag" GenuineIntel \
+			"Intel Core Processor (Haswell, no TSX)"
+			# AVX is CPUID.1:ECX bit 28: the comparison above already
+			# failed unless it is clear or KVM admitted putting it back.
+			[ $(((G[00000001.0.ecx] >> 28) & 1)) -eq 1 ] &&
+				echo "NOTE: --cpu $spec: KVM gives the guest AVX anyway"
+			;;
+		Opteron*) cpuid_identity "$spec" "$tag" AuthenticAMD "AMD Opteron 63xx class CPU" ;;
+		Skylake*) cpuid_identity "$spec" "$tag" GenuineIntel \
+			"Intel Xeon Processor (Skylake)" ;;
+		esac
+		cpuid_errors
+		echo "--cpu $spec: the guest sees the library's table" \
+			"(${#C[@]} registers changed by KVM, see NOTEs)"
+	done
+	cpuid_removal Haswell-noTSX avx:1:ecx:28 sse4_2:1:ecx:20 x2apic:1:ecx:21 cx16:1:ecx:13
+	cpuid_removal Opteron_G5 fma4:0x80000001:ecx:16 xop:0x80000001:ecx:11 \
+		lahf_lm:0x80000001:ecx:0 3dnowprefetch:0x80000001:ecx:8 cx16:1:ecx:13
 }
 
 case $mode in
@@ -181,6 +387,17 @@ snapshot)
 		--timeout 60 2> "$tmp/stderr3.txt"
 	[ $? -eq 70 ] || fail "state of a 128 MiB VM loaded into 256 MiB"
 	grep -q "saved with other options" "$tmp/stderr3.txt" || fail "no clear message (RAM size)"
+	;;
+cpuid)
+	# --cpu MODEL as the guest sees it: bzpayload prints CPUID from inside the
+	# guest; every value is compared with what libvdev builds for the same
+	# spec on the host ("vdev-cpuid show SPEC --mask-host" masks against
+	# KVM_GET_SUPPORTED_CPUID exactly as vdev-run does). Only the strings are
+	# also hard-coded, as a cross-check.
+	need_kvm
+	cli=${4:-}
+	[ -x "$cli" ] || fail "cpuid mode needs the vdev-cpuid program as 4th argument"
+	cpuid_modes
 	;;
 badopts)
 	# No KVM needed: the command line is checked first.
