@@ -4,9 +4,13 @@
 # The whole test suite, as CI runs it (.ci/run). Installs missing tools
 # (scripts/deps.sh), then builds and tests in separate build directories:
 #
-#   gcc    build/gcc    gcc -O2 -g (RelWithDebInfo), -Werror, every ctest test
-#   clang  build/clang  clang -O0 -g (Debug), -Werror, every ctest test
-#   asan   build/asan   gcc with ASan + UBSan (VDEV_SANITIZE=ON), every ctest test
+#   gcc    build/gcc    gcc -O2 -g (RelWithDebInfo), -Werror, every ctest test,
+#                       including the Linux guest tests (label guest, tests/guest:
+#                       a Debian kernel under QEMU TCG; a minute or two)
+#   clang  build/clang  clang -O0 -g (Debug), -Werror, every ctest test but the guest ones
+#                       and the KVM-runner ones (label kvm: gcc and asan run those)
+#   asan   build/asan   gcc with ASan + UBSan (VDEV_SANITIZE=ON), every ctest test but
+#                       the guest ones
 #   tsan   build/tsan   gcc with ThreadSanitizer, the unit tests (the virtqueue's
 #                       cross-thread completions run from real threads there)
 #   fuzz   build/fuzz   clang with libFuzzer (VDEV_FUZZ=ON): the fuzz_smoke tests,
@@ -15,15 +19,19 @@
 # Stops at the first failing stage. Ends with the line "N passed, N failed"
 # (ctest's counts summed over the stages run).
 #
-# Usage: scripts/test.sh [--quick] [--stage NAME]...
+# Usage: scripts/test.sh [--quick] [--no-guest] [--stage NAME]...
 #   --quick       the gcc stage only
+#   --no-guest    skip the Linux guest tests (also: VDEV_NO_GUEST=1)
 #   --stage NAME  run only the named stage(s) (repeatable)
-# Environment: JOBS (default 2), FUZZ_SECONDS (default 10).
+# Environment: JOBS (default 2), FUZZ_SECONDS (default 10), VDEV_NO_GUEST,
+# VDEV_GUEST_CACHE (where the guest kernel is cached; tests/guest/README.md).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 jobs=${JOBS:-2}
 fuzz_seconds=${FUZZ_SECONDS:-10}
+no_guest=0
+[[ ${VDEV_NO_GUEST:-0} == 0 ]] || no_guest=1
 all_stages=(gcc clang asan tsan fuzz)
 stages=()
 
@@ -34,6 +42,7 @@ usage() {
 while [[ $# -gt 0 ]]; do
 	case $1 in
 	--quick) stages=(gcc) ;;
+	--no-guest) no_guest=1 ;;
 	--stage)
 		[[ $# -ge 2 ]] || { usage >&2; exit 2; }
 		if [[ ! " ${all_stages[*]} " == *" $2 "* ]]; then
@@ -119,14 +128,20 @@ stage_gcc() {
 	build "$root/build/gcc" "" -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 		-DVDEV_WERROR=ON -DVDEV_TESTS=ON -DVDEV_EXAMPLES=ON \
 		-DVDEV_SANITIZE=OFF -DVDEV_FUZZ=OFF
-	run_ctest "$root/build/gcc"
+	# The guest tests (slow: Linux under TCG) run here only, once.
+	if [[ $no_guest -eq 1 ]]; then
+		echo "test.sh: guest tests skipped (--no-guest / VDEV_NO_GUEST)"
+		run_ctest "$root/build/gcc" -LE guest
+	else
+		run_ctest "$root/build/gcc"
+	fi
 }
 
 stage_clang() {
 	build "$root/build/clang" "" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
 		-DVDEV_WERROR=ON -DVDEV_TESTS=ON -DVDEV_EXAMPLES=ON \
 		-DVDEV_SANITIZE=OFF -DVDEV_FUZZ=OFF
-	run_ctest "$root/build/clang"
+	run_ctest "$root/build/clang" -LE '^(guest|kvm)$'
 }
 
 stage_asan() {
@@ -134,7 +149,7 @@ stage_asan() {
 		-DVDEV_WERROR=ON -DVDEV_TESTS=ON -DVDEV_EXAMPLES=ON \
 		-DVDEV_SANITIZE=ON -DVDEV_FUZZ=OFF
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-		run_ctest "$root/build/asan"
+		run_ctest "$root/build/asan" -LE guest
 }
 
 stage_tsan() {
@@ -167,8 +182,8 @@ for stage in "${stages[@]}"; do
 	t0=$SECONDS
 	case $stage in
 	gcc) banner "stage gcc: gcc -O2 -g, -Werror, all tests (build/gcc)" ;;
-	clang) banner "stage clang: clang, -Werror, all tests (build/clang)" ;;
-	asan) banner "stage asan: gcc + ASan/UBSan, all tests (build/asan)" ;;
+	clang) banner "stage clang: clang, -Werror, all tests but guest (build/clang)" ;;
+	asan) banner "stage asan: gcc + ASan/UBSan, all tests but guest (build/asan)" ;;
 	tsan) banner "stage tsan: gcc + ThreadSanitizer, unit tests (build/tsan)" ;;
 	fuzz) banner "stage fuzz: clang + libFuzzer, ${fuzz_seconds}s per harness (build/fuzz)" ;;
 	esac
