@@ -81,6 +81,17 @@ struct qemu_model {
 	int n;
 };
 
+/* Copy a field of the data file; a value that does not fit fails the load (no truncation). */
+static int copy_field(char *dst, size_t cap, const char *src)
+{
+	size_t len = strlen(src);
+
+	if (len >= cap)
+		return -1;
+	memcpy(dst, src, len + 1);
+	return 0;
+}
+
 static int load(const char *name, struct qemu_model *q)
 {
 	char path[512], line[128], *slash;
@@ -105,7 +116,8 @@ static int load(const char *name, struct qemu_model *q)
 		    sscanf(line, "stepping=%u", &q->stepping) == 1)
 			continue;
 		if (!strncmp(line, "model-id=", 9)) {
-			snprintf(q->model_id, sizeof(q->model_id), "%s", line + 9);
+			if (copy_field(q->model_id, sizeof(q->model_id), line + 9))
+				break;
 			continue;
 		}
 		if (line[0] != '+')
@@ -115,10 +127,12 @@ static int load(const char *name, struct qemu_model *q)
 				break;
 		if (i < sizeof(not_features) / sizeof(not_features[0]) || q->n == 200)
 			continue;
-		snprintf(q->feat[q->n++], sizeof(q->feat[0]), "%s", canonical(line + 1));
+		if (copy_field(q->feat[q->n++], sizeof(q->feat[0]), canonical(line + 1)))
+			break;
 	}
+	i = !feof(f); /* stopped early: a line or a value too long */
 	fclose(f);
-	return 0;
+	return i ? -1 : 0;
 }
 
 static void test_models_match_qemu(void **state)
