@@ -102,7 +102,7 @@ static void expect_event(struct vt *t, uint32_t event, unsigned int target, unsi
 	assert_int_equal(r.used, 16);
 	assert_int_equal(vt_le32(r.resp), event);
 	if ((event & ~EV_MISSED) != EV_NO_EVENT) {
-		vt_lun(l, target, lun);
+		vt_event_lun(l, target, lun);
 		assert_memory_equal(r.resp + 4, l, 8);
 	}
 	assert_int_equal(vt_le32(r.resp + 12), reason);

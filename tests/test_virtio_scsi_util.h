@@ -183,6 +183,18 @@ static VT_UNUSED void vt_lun(uint8_t *l, unsigned int target, unsigned int lun)
 	l[3] = (uint8_t)lun;
 }
 
+/*
+ * The LUN field the device must put in events: Linux's virtio_scsi takes
+ * (lun[2] << 8) | lun[3] as the LUN number (virtscsi_handle_transport_reset),
+ * so below 256 it must be the plain number (lun[2] = 0); flat space from 256.
+ */
+static VT_UNUSED void vt_event_lun(uint8_t *l, unsigned int target, unsigned int lun)
+{
+	vt_lun(l, target, lun);
+	if (lun < 256)
+		l[2] = 0;
+}
+
 static VT_UNUSED struct vt *vt_new(const char *spec)
 {
 	struct vt *t = calloc(1, sizeof(*t));

@@ -384,12 +384,19 @@ static int vs_lun_decode(const uint8_t *l, uint16_t *target, uint16_t *lun)
 	}
 }
 
+/*
+ * The LUN field of an event (§5.6.6.1). Linux reads lun[2..3] as the LUN
+ * number itself (virtscsi_handle_transport_reset), so use the REPORT LUNS
+ * encoding: peripheral addressing (lun[2] = 0) below 256, flat space
+ * (0x40 | high bits) from 256 up, as QEMU does. Requests may use either.
+ */
 static void vs_lun_encode(uint8_t *l, uint16_t target, uint16_t lun)
 {
 	memset(l, 0, 8);
 	l[0] = 1;
 	l[1] = (uint8_t)target;
-	l[2] = (uint8_t)(0x40 | ((lun >> 8) & 0x3f));
+	if (lun >= 256)
+		l[2] = (uint8_t)(0x40 | ((lun >> 8) & 0x3f));
 	l[3] = (uint8_t)lun;
 }
 
