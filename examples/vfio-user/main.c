@@ -4,7 +4,9 @@
  * (lib/vfio-user): config space, BARs, MSI-X and the device's own
  * transport reach the client (QEMU's vfio-user-pci) as they are.
  *
- *   vdev-vfio-user --socket PATH --device TYPE[,key=value]...[,lunN=SPEC]... [-v]
+ *   vdev-vfio-user --socket PATH --device TYPE[,key=value]...[,lunN=SPEC]...
+ *                  [--control PATH] [-v]
+ *   vdev-vfio-user --send CONTROL_PATH 'COMMAND'     (a control socket client)
  *
  * e.g. --device virtio-scsi-pci,num-queues=2,lun0=disk.img,lun1=cdrom:x.iso
  * The device spec has the KVM runner's syntax: the type's options
@@ -17,7 +19,8 @@
  *
  * Block completions and library timers run on the same libuv loop as the
  * server. SIGTERM or SIGINT: stop serving, close the device (its backends
- * finish their I/O), exit 0. Log lines go to stderr.
+ * finish their I/O), exit 0. Log lines go to stderr. The control socket
+ * (control.c) adds and removes LUNs and changes CD-ROM media at run time.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -26,22 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <uv.h>
-
-#include <vdev/vdev.h>
-
-struct daemon {
-	vdev_ctx *ctx;
-	vdev_device *dev;
-	vdev_blk_loop *bloop;
-	vdev_vfio_user *vs;
-	uv_loop_t *loop;
-	uv_poll_t blk_poll;
-	uv_timer_t timer;
-	uv_signal_t sigterm, sigint;
-	int verbose;
-	int stopping;
-};
+#include "daemon.h"
 
 static void log_cb(void *opaque, enum vdev_log_level level, const char *msg)
 {
@@ -113,6 +101,7 @@ static void stop(struct daemon *d, const char *why)
 	vdev_log(d->ctx, VDEV_LOG_INFO, "%s: shutting down", why);
 	vdev_vfio_user_free(d->vs);
 	d->vs = NULL;
+	d_control_stop(d);
 	uv_close((uv_handle_t *)&d->sigterm, NULL);
 	uv_close((uv_handle_t *)&d->sigint, NULL);
 	/* Destroying the device closes every LUN's backend (their I/O finishes first). */
@@ -132,7 +121,8 @@ static void signal_cb(uv_signal_t *h, int signum)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: vdev-vfio-user --socket PATH --device TYPE[,key=value]...[,lunN=SPEC]..."
-		   " [-v]\n"
+		   " [--control PATH] [-v]\n"
+		   "       vdev-vfio-user --send CONTROL_PATH 'COMMAND'\n"
 		   "  e.g. --device virtio-scsi-pci,num-queues=2,lun0=disk.img,lun1=cdrom:x.iso\n"
 		   "  SPEC: [KIND:]PATH[:OPT]...; KIND disk (default), cdrom, sg\n"
 		   "  --list: the registered PCI device types\n");
@@ -166,7 +156,7 @@ static int create_device(struct daemon *d, const char *spec)
 		rc = -EINVAL;
 		goto out;
 	}
-	bus = vdev_virtio_scsi_bus(d->dev);
+	bus = d->bus = vdev_virtio_scsi_bus(d->dev);
 	if (nluns && !bus) {
 		vdev_log(d->ctx, VDEV_LOG_ERROR, "%s has no SCSI bus for LUNs", dspec);
 		rc = -EINVAL;
@@ -192,6 +182,8 @@ int main(int argc, char **argv)
 		{ "socket", required_argument, NULL, 's' },
 		{ "device", required_argument, NULL, 'd' },
 		{ "list", no_argument, NULL, 'l' },
+		{ "control", required_argument, NULL, 'c' },
+		{ "send", required_argument, NULL, 'S' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -209,7 +201,7 @@ int main(int argc, char **argv)
 		.opaque = &d,
 	};
 	struct vdev_blk_loop_opts lo = { .struct_size = sizeof(lo) };
-	const char *device = NULL;
+	const char *device = NULL, *control = NULL, *send = NULL;
 	int o, list = 0, rc;
 	uv_loop_t loop;
 
@@ -224,6 +216,12 @@ int main(int argc, char **argv)
 		case 'l':
 			list = 1;
 			break;
+		case 'c':
+			control = optarg;
+			break;
+		case 'S':
+			send = optarg;
+			break;
 		case 'v':
 			d.verbose++;
 			break;
@@ -234,6 +232,13 @@ int main(int argc, char **argv)
 			usage(stderr);
 			return 2;
 		}
+	}
+	if (send) {
+		if (optind != argc - 1) {
+			usage(stderr);
+			return 2;
+		}
+		return d_control_send(send, argv[optind]);
 	}
 	if (optind != argc || (!list && (!vo.socket_path || !device))) {
 		usage(stderr);
@@ -259,8 +264,15 @@ int main(int argc, char **argv)
 		rc = create_device(&d, device);
 	if (!rc)
 		rc = vdev_vfio_user_new(d.dev, &loop, &vo, &d.vs);
+	if (!rc && control && (rc = d_control_start(&d, control))) {
+		vdev_log(d.ctx, VDEV_LOG_ERROR, "control socket %s: %s", control, uv_strerror(rc));
+		rc = -EINVAL;
+	}
 	if (rc) {
 		vdev_log(d.ctx, VDEV_LOG_ERROR, "cannot start: %s", vdev_strerror(rc));
+		/* The server's handles close on the loop: let it run once. */
+		vdev_vfio_user_free(d.vs);
+		uv_run(&loop, UV_RUN_NOWAIT);
 		vdev_device_destroy(d.dev);
 		vdev_blk_loop_free(d.bloop);
 		vdev_ctx_free(d.ctx);

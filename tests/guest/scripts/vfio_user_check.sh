@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Host check of guest_vfio_user_scsi, after QEMU and the daemons ended:
+# every "VDEV-DATA: T.L MD5" line of the console matches the first MiB of
+# lun-T.L.img (what the guest wrote reached the files through our device),
+# and QEMU noticed the killed daemon (its stderr says the socket closed).
+set -uo pipefail
+log=${VDEV_GUEST_LOG:?}
+n=0 bad=0
+while read -r addr md5; do
+	got=$(head -c 1048576 "lun-$addr.img" | md5sum)
+	if [[ ${got%% *} == "$md5" ]]; then
+		n=$((n + 1))
+	else
+		echo "check: lun-$addr.img: md5 ${got%% *}, the guest wrote $md5"
+		bad=$((bad + 1))
+	fi
+done < <(tr -d '\r' <"$log" | grep -oE 'VDEV-DATA: [0-9]+\.[0-9]+ [0-9a-f]{32}' | cut -d' ' -f2-)
+echo "check: $n image(s) match the guest's data, $bad differ"
+[[ $n -gt 0 && $bad -eq 0 ]] || exit 1
+if [[ -e killed.flag ]]; then
+	grep -E 'server closed socket|failed to read header|Broken pipe' qemu.stderr ||
+		{ echo "check: QEMU's stderr does not mention the lost server"; exit 1; }
+fi
