@@ -6,9 +6,12 @@
  *
  *   0: message   u32 request, u32 flags, u16 payload length, u8 fds, payload
  *                (fds: low 4 bits how many; bit 7 set: a 1 MiB memfd
- *                (guest RAM), else eventfds)
+ *                (guest RAM); else bit 6 set: a 1 MiB memfd kept as the
+ *                "inflight area" (SET_INFLIGHT_FD, ADD_MEM_REG); else eventfds)
  *   1: kick      u8 queue  (as if the kick eventfd fired)
- *   2: poke      u16 offset, u8 length, bytes  (into the last memfd: ring content)
+ *   2: poke      u16 offset, u8 length, bytes  (length bit 7 clear: into the
+ *                last RAM memfd, ring content; set: length & 0x7f bytes into
+ *                the last inflight memfd, the shared inflight region)
  *   3: run       (the libuv loop once, the backend and the timers)
  *
  * No socket: replies are dropped. A message that would close the
@@ -37,6 +40,25 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define FZ_RAM (1u << 20)
+
+/* A 1 MiB memfd for a message, mapped at *map (the previous mapping goes). */
+static int fz_memfd(uint8_t **map)
+{
+	int fd = memfd_create("fz-mem", MFD_CLOEXEC);
+
+	if (fd >= 0 && ftruncate(fd, FZ_RAM)) {
+		close(fd);
+		fd = -1;
+	}
+	if (fd >= 0) {
+		if (*map)
+			munmap(*map, FZ_RAM);
+		*map = mmap(NULL, FZ_RAM, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (*map == MAP_FAILED)
+			*map = NULL;
+	}
+	return fd;
+}
 
 struct in {
 	const uint8_t *p;
@@ -87,7 +109,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	vdev_device *dev;
 	vdev_blk *blk;
 	uv_loop_t loop;
-	uint8_t *ram = NULL;
+	uint8_t *ram = NULL, *ifl = NULL;
 	int ops = 0;
 
 	if (mock_vmm_init(&mv, 4096, 0))
@@ -120,23 +142,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			for (uint32_t i = 0; i < m->size && in.n; i++)
 				m->payload[i] = u8(&in);
 			for (unsigned int i = 0; i < nfds; i++) {
-				if (f & 0x80) {
-					fds[i] = memfd_create("fz-ram", MFD_CLOEXEC);
-					if (fds[i] >= 0 && ftruncate(fds[i], FZ_RAM)) {
-						close(fds[i]);
-						fds[i] = -1;
-					}
-					if (fds[i] >= 0) {
-						if (ram)
-							munmap(ram, FZ_RAM);
-						ram = mmap(NULL, FZ_RAM, PROT_READ | PROT_WRITE,
-							   MAP_SHARED, fds[i], 0);
-						if (ram == MAP_FAILED)
-							ram = NULL;
-					}
-				} else {
+				if (f & 0x80)
+					fds[i] = fz_memfd(&ram);
+				else if (f & 0x40)
+					fds[i] = fz_memfd(&ifl);
+				else
 					fds[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-				}
 			}
 			if (vdev__vu_handle(s, m, fds, nfds) < 0)
 				vdev__vu_conn_reset(s);
@@ -144,12 +155,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			vdev_virtio_kick(vdev_device_virtio(dev), u8(&in));
 		} else if (op % 4 == 2) {
 			uint32_t off = u16(&in) * 16u, len = u8(&in);
+			uint8_t *to = (len & 0x80) ? ifl : ram;
 
+			if (len & 0x80)
+				len &= 0x7f;
 			for (uint32_t i = 0; i < len; i++) {
 				uint8_t b = u8(&in);
 
-				if (ram && off + i < FZ_RAM)
-					ram[off + i] = b;
+				if (to && off + i < FZ_RAM)
+					to[off + i] = b;
 			}
 		} else {
 			uv_run(&loop, UV_RUN_NOWAIT);
@@ -164,6 +178,8 @@ out:
 	uv_loop_close(&loop);
 	if (ram)
 		munmap(ram, FZ_RAM);
+	if (ifl)
+		munmap(ifl, FZ_RAM);
 	vdev_device_destroy(dev);
 	mock_vmm_fini(&mv);
 	free(m);

@@ -371,6 +371,14 @@ static void test_hostile(void **state)
 		{ "fd on set_owner", FE_SET_OWNER, 0, 0, { 0 }, 0, 1, CLOSE },
 		{ "size too big", FE_SET_OWNER, 0, 5000, { 0 }, 0, 0, CLOSE },
 		{ "protocol unknown", FE_SET_PROTOCOL_FEATURES, 0, 0, { 0 }, 8, 0, NACK },
+		{ "get inflight short", 31, 0, 0, { 0 }, 10, 0, CLOSE },
+		{ "set inflight no fd", 32, 0, 0, { 0 }, 20, 0, CLOSE },
+		{ "set inflight not negotiated", 32, 0, 0, { 0 }, 20, 1, NACK },
+		{ "add mem reg not negotiated", 37, 0, 0, { 0 }, 40, 1, NACK },
+		{ "add mem reg short", 37, 0, 0, { 0 }, 32, 1, CLOSE },
+		{ "rem mem reg two fds", 38, 0, 0, { 0 }, 40, 2, CLOSE },
+		{ "log fd refused", FE_SET_LOG_FD, 0, 0, { 0 }, 0, 1, NACK },
+		{ "log fd odd size", FE_SET_LOG_FD, 0, 0, { 0 }, 4, 1, CLOSE },
 	};
 	struct t *t = t_new();
 

@@ -26,14 +26,26 @@
  *
  * Protocol coverage: GET/SET_FEATURES (with VHOST_USER_F_PROTOCOL_FEATURES),
  * GET/SET_PROTOCOL_FEATURES (MQ, REPLY_ACK, CONFIG, BACKEND_REQ,
- * RESET_DEVICE, LOG_SHMFD), SET_OWNER, RESET_OWNER, RESET_DEVICE,
- * SET_MEM_TABLE (at most 8 regions; each fd must cover its region),
- * SET_VRING_NUM / ADDR / BASE / KICK / CALL / ERR / ENABLE,
- * GET_VRING_BASE, GET_QUEUE_NUM, GET_MAX_MEM_SLOTS, GET/SET_CONFIG,
+ * RESET_DEVICE, LOG_SHMFD, INFLIGHT_SHMFD, CONFIGURE_MEM_SLOTS),
+ * SET_OWNER, RESET_OWNER, RESET_DEVICE, SET_MEM_TABLE (at most 8
+ * regions; each fd must cover its region), ADD_MEM_REG / REM_MEM_REG (up
+ * to 32 regions, GET_MAX_MEM_SLOTS), SET_VRING_NUM / ADDR / BASE / KICK /
+ * CALL / ERR / ENABLE, GET_VRING_BASE, GET_QUEUE_NUM, GET/SET_CONFIG,
  * SET_BACKEND_REQ_FD (configuration-change messages), SET_LOG_BASE with
- * dirty logging (VHOST_F_LOG_ALL). Not yet: INFLIGHT_SHMFD (not offered;
- * requests in flight when the connection drops are aborted by the
- * device reset), ADD/REM_MEM_REG, packed-ring inflight, polling mode.
+ * dirty logging (VHOST_F_LOG_ALL), GET/SET_INFLIGHT_FD. SET_LOG_FD is
+ * refused (the front end reads the shared log; no "modified" eventfd).
+ *
+ * Reconnect with INFLIGHT_SHMFD: the front end keeps the inflight memfd
+ * the server gave it and hands it back on every connection; each split
+ * ring tracks its requests there (vdev_vq_set_inflight(), vdev/virtqueue.h)
+ * so that when this process is killed, or the connection drops, the
+ * requests taken and not answered are resubmitted first by the next
+ * server - nothing answered is lost, nothing answered twice. (QEMU 7.2's
+ * vhost-user-scsi front end does not ask for the area; vhost-user-blk
+ * and later vhost-user-scsi do.) Without it, requests in flight when the
+ * connection drops are aborted by the device reset.
+ * Not yet: packed-ring inflight tracking (a packed ring is not tracked),
+ * polling mode (no kick fd), IOTLB, postcopy, in-band notifications.
  * Anything malformed gets an error reply (when the front end asked for
  * one with REPLY_ACK) or closes the connection; the server keeps
  * listening.

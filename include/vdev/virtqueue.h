@@ -322,6 +322,43 @@ VDEV_API int vdev_vq_set_base(vdev_vq *vq, uint32_t base);
  */
 VDEV_API uint32_t vdev_vq_base(const vdev_vq *vq);
 
+/**
+ * Attach (or with @p region NULL, detach) an inflight tracking region:
+ * memory that outlives the process running the queue (vhost-user's
+ * inflight memfd, QEMU docs/interop/vhost-user.rst "Inflight I/O
+ * tracking", split layout: a 16-byte header, then 16 bytes per
+ * descriptor). It stays attached across stop/start until detached.
+ *
+ * At each vdev_vq_start() of a split ring with a region of at least
+ * 16 + 16 * size bytes, the queue takes it over:
+ *  - a fresh region (version 0, or made for another ring size) is
+ *    initialised: nothing in flight;
+ *  - a used one is reconciled with the used ring (a flush that a crash
+ *    interrupted is finished), and the requests still marked in flight -
+ *    taken by an earlier run of the device and never answered - are popped
+ *    again first, in the order they were first popped; the ring then
+ *    resumes after them and vdev_vq_set_base() is ignored (after a crash a
+ *    front end only knows the used index). vdev_vq_inflight() counts them
+ *    until popped.
+ * While started, every pop marks its request in the region before
+ * returning it and every flush retires what it published, in the spec's
+ * order, so that the process dying at any instant leaves every request
+ * either answered in the used ring or marked: nothing answered twice,
+ * nothing lost. Packed rings, a region too small, or a queue started by
+ * vdev_vq_load() are not tracked (logged). Without a region the queue's
+ * fast paths are unchanged (same instruction counts in bench/bench_vq);
+ * with one, push and flush take their slower paths and each request
+ * adds four small stores to the region.
+ *
+ * The region is shared with another party: what the queue reads from it
+ * is checked (a nonsensical region is reinitialised, with a log line;
+ * resubmitted chains pass the usual checks). The caller keeps @p region
+ * mapped, 8-byte aligned, until it is detached or the queue freed.
+ * @return 0; -EINVAL (NULL queue, region misaligned or under 32 bytes);
+ *         -EBUSY (started). Thread: the queue thread.
+ */
+VDEV_API int vdev_vq_set_inflight(vdev_vq *vq, void *region, size_t len);
+
 VDEV_END_DECLS
 
 #endif /* VDEV_VIRTQUEUE_H */

@@ -35,6 +35,8 @@
 /* Most fds one message carries (VHOST_MEMORY_BASELINE_NREGIONS). */
 #define VU_MAX_FDS 8u
 #define VU_MAX_REGIONS 8u
+/* Regions in all with CONFIGURE_MEM_SLOTS (ADD_MEM_REG one at a time): GET_MAX_MEM_SLOTS. */
+#define VU_MAX_SLOTS 32u
 #define VU_MAX_CONFIG 256u
 /* SET_VRING_KICK/CALL/ERR payload: index in bits 0-7, "no fd" in bit 8. */
 #define VU_VRING_IDX_MASK 0xffu
@@ -71,6 +73,8 @@ enum vu_request {
 	VU_SET_INFLIGHT_FD = 32,
 	VU_RESET_DEVICE = 34,
 	VU_GET_MAX_MEM_SLOTS = 36,
+	VU_ADD_MEM_REG = 37,
+	VU_REM_MEM_REG = 38,
 };
 
 /* Back-end -> front-end requests (on the BACKEND_REQ channel). */
@@ -88,6 +92,7 @@ enum vu_protocol_feature {
 	VU_PF_CONFIG = 9,
 	VU_PF_INFLIGHT_SHMFD = 12,
 	VU_PF_RESET_DEVICE = 13,
+	VU_PF_CONFIGURE_MEM_SLOTS = 15,
 };
 
 #define VU_BIT(b) (1ull << (b))
@@ -114,7 +119,7 @@ struct vu_region {
 /* A replaced table, kept mapped until no request can point into it. */
 struct vu_old_table {
 	struct vu_old_table *next;
-	struct vu_region r[VU_MAX_REGIONS];
+	struct vu_region r[VU_MAX_SLOTS];
 	unsigned int n;
 };
 
@@ -175,7 +180,7 @@ struct vu_server {
 	bool features_set;
 	int backend_fd;              /* BACKEND_REQ channel, -1 if none */
 
-	struct vu_region regions[VU_MAX_REGIONS];
+	struct vu_region regions[VU_MAX_SLOTS];
 	unsigned int nregions;
 	struct vu_old_table *old_tables;
 
@@ -198,7 +203,7 @@ struct vu_server {
 	/* inflight (vu_inflight.c) */
 	void *inflight_map;
 	size_t inflight_len;
-	int inflight_fd;
+	uint8_t *inflight_base;      /* queue 0's region */
 	uint16_t inflight_queue_size;
 	uint16_t inflight_nq;
 
@@ -229,6 +234,9 @@ extern const struct vdev_virtio_ext_ops vdev__vu_ext_ops;
 int vdev__vu_mem_set_table(struct vu_server *s, const struct vu_region *nr, unsigned int n,
 			   const int *fds);
 void vdev__vu_mem_drop(struct vu_server *s);
+/* ADD_MEM_REG / REM_MEM_REG (CONFIGURE_MEM_SLOTS): one region (map_len holds the offset). */
+int vdev__vu_mem_add(struct vu_server *s, const struct vu_region *r, int fd);
+int vdev__vu_mem_rem(struct vu_server *s, const struct vu_region *r);
 /* Release replaced tables once nothing can point into them. */
 void vdev__vu_mem_gc(struct vu_server *s, bool force);
 /* Front-end virtual address -> guest physical, for @len bytes. @return 0 or -EFAULT. */
@@ -256,6 +264,10 @@ int vdev__vu_inflight_get(struct vu_server *s, uint16_t nq, uint16_t qsize, uint
 int vdev__vu_inflight_set(struct vu_server *s, uint64_t size, uint64_t offset, uint16_t nq,
 			  uint16_t qsize, int fd);
 void vdev__vu_inflight_drop(struct vu_server *s);
+/* Before ring @index starts: give its virtqueue its region (or none). */
+void vdev__vu_inflight_attach(struct vu_server *s, unsigned int index);
+/* Ring @index stopped in order (GET_VRING_BASE answered): nothing to resubmit. */
+void vdev__vu_inflight_retire(struct vu_server *s, unsigned int index);
 
 /* Log through the device's context with a "vhost-user: " prefix. */
 void vdev__vu_log(struct vu_server *s, enum vdev_log_level level, const char *fmt, ...)

@@ -188,3 +188,66 @@ int vdev__vu_uva_to_gpa(const struct vu_server *s, uint64_t uva, uint64_t len, u
 	}
 	return -EFAULT;
 }
+
+/*
+ * ADD_MEM_REG: one more region, mapped from @fd (not kept). Regions may
+ * come and go while rings run: the context's map moves and the rings
+ * re-resolve. @return 0; -ENOSPC (VU_MAX_SLOTS); -EEXIST (overlaps);
+ * -EINVAL; a mmap errno.
+ */
+int vdev__vu_mem_add(struct vu_server *s, const struct vu_region *in, int fd)
+{
+	struct vu_region r = *in;
+	int rc;
+
+	if (s->nregions >= VU_MAX_SLOTS)
+		return -ENOSPC;
+	rc = region_map(&r, fd);
+	if (rc)
+		return rc;
+	rc = vdev_mem_region_add(s->ctx, r.gpa, r.size, r.hva, 0);
+	if (rc) {
+		vdev__vu_log(s, VDEV_LOG_WARN, "ADD_MEM_REG gpa 0x%" PRIx64 " size 0x%" PRIx64
+			     ": %s", r.gpa, r.size, vdev_strerror(rc));
+		region_unmap(&r);
+		return rc;
+	}
+	s->regions[s->nregions++] = r;
+	vdev__vu_log(s, VDEV_LOG_INFO, "region added: gpa 0x%" PRIx64 " size 0x%" PRIx64
+		     " (%u in all)", r.gpa, r.size, s->nregions);
+	return 0;
+}
+
+/*
+ * REM_MEM_REG: the region with the same guest address, user address and
+ * size goes (vhost-user.rst: the mmap offset is ignored). Its mapping is
+ * kept, as a replaced table's is, until nothing in flight can point into
+ * it. @return 0; -ENOENT (no such region); -ENOMEM.
+ */
+int vdev__vu_mem_rem(struct vu_server *s, const struct vu_region *in)
+{
+	struct vu_old_table *old;
+	unsigned int i;
+
+	for (i = 0; i < s->nregions; i++)
+		if (s->regions[i].gpa == in->gpa && s->regions[i].uva == in->uva &&
+		    s->regions[i].size == in->size)
+			break;
+	if (i == s->nregions)
+		return -ENOENT;
+	old = calloc(1, sizeof(*old));
+	if (!old)
+		return -ENOMEM;
+	vdev_mem_region_remove(s->ctx, s->regions[i].gpa);
+	old->r[0] = s->regions[i];
+	old->n = 1;
+	old->next = s->old_tables;
+	s->old_tables = old;
+	s->regions[i] = s->regions[--s->nregions];
+	vdev__vu_log(s, VDEV_LOG_INFO, "region removed: gpa 0x%" PRIx64 " (%u left)", in->gpa,
+		     s->nregions);
+	vdev__vu_mem_gc(s, false);
+	if (s->old_tables)
+		vdev__vu_maint_arm(s);
+	return 0;
+}

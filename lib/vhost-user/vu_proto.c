@@ -28,7 +28,8 @@
 
 #define VU_PROTOCOL_FEATURES                                                                \
 	(VU_BIT(VU_PF_MQ) | VU_BIT(VU_PF_REPLY_ACK) | VU_BIT(VU_PF_CONFIG) |                 \
-	 VU_BIT(VU_PF_BACKEND_REQ) | VU_BIT(VU_PF_RESET_DEVICE) | VU_BIT(VU_PF_LOG_SHMFD))
+	 VU_BIT(VU_PF_BACKEND_REQ) | VU_BIT(VU_PF_RESET_DEVICE) | VU_BIT(VU_PF_LOG_SHMFD) |      \
+	 VU_BIT(VU_PF_INFLIGHT_SHMFD) | VU_BIT(VU_PF_CONFIGURE_MEM_SLOTS))
 
 static const char *req_name(uint32_t r)
 {
@@ -58,6 +59,8 @@ static const char *req_name(uint32_t r)
 		[VU_SET_INFLIGHT_FD] = "SET_INFLIGHT_FD",
 		[VU_RESET_DEVICE] = "RESET_DEVICE",
 		[VU_GET_MAX_MEM_SLOTS] = "GET_MAX_MEM_SLOTS",
+		[VU_ADD_MEM_REG] = "ADD_MEM_REG",
+		[VU_REM_MEM_REG] = "REM_MEM_REG",
 	};
 
 	return r < VDEV__ARRAY_SIZE(names) && names[r] ? names[r] : "unknown";
@@ -202,6 +205,38 @@ static int set_mem_table(struct vu_server *s, const struct vu_msg *m, const int 
 	return vdev__vu_mem_set_table(s, nr, n, fds);
 }
 
+/*
+ * ADD_MEM_REG / REM_MEM_REG ("single memory region description": 8 bytes
+ * of padding, then the region as in SET_MEM_TABLE). Only with
+ * CONFIGURE_MEM_SLOTS negotiated. ADD carries exactly one fd; REM should
+ * carry none, but "MAY accept messages with one" (closed unused).
+ */
+static int mem_reg(struct vu_server *s, const struct vu_msg *m, int *fds, unsigned int nfds)
+{
+	const uint8_t *p = m->payload + 8;
+	struct vu_region r = {
+		.gpa = vdev__le64(p),
+		.size = vdev__le64(p + 8),
+		.uva = vdev__le64(p + 16),
+	};
+	uint64_t off = vdev__le64(p + 24);
+	int fd, rc;
+
+	if (m->request == VU_ADD_MEM_REG && nfds != 1)
+		return -EBADMSG;
+	if (!has_pf(s, VU_PF_CONFIGURE_MEM_SLOTS))
+		return -EPROTO;
+	if (m->request == VU_REM_MEM_REG)
+		return vdev__vu_mem_rem(s, &r);
+	if (off > SIZE_MAX)
+		return -EINVAL;
+	r.map_len = (size_t)off;
+	fd = take_fd(fds, nfds, 0);
+	rc = vdev__vu_mem_add(s, &r, fd);
+	close(fd); /* the mapping keeps the memory */
+	return rc;
+}
+
 /* ---- rings ---- */
 
 static int vring_index(const struct vu_server *s, uint32_t index)
@@ -344,8 +379,6 @@ static uint32_t payload_size(uint32_t req)
 	case VU_SET_VRING_KICK:
 	case VU_SET_VRING_CALL:
 	case VU_SET_VRING_ERR:
-	case VU_SET_LOG_FD:
-	case VU_SET_BACKEND_REQ_FD:
 		return 8;
 	case VU_SET_VRING_NUM:
 	case VU_SET_VRING_BASE:
@@ -356,9 +389,9 @@ static uint32_t payload_size(uint32_t req)
 		return 40;
 	case VU_SET_LOG_BASE:
 		return 16;
-	case VU_GET_INFLIGHT_FD:
-	case VU_SET_INFLIGHT_FD:
-		return 20;
+	case VU_ADD_MEM_REG:
+	case VU_REM_MEM_REG:
+		return 40;
 	default:
 		return UINT32_MAX;
 	}
@@ -377,6 +410,8 @@ static unsigned int fds_allowed(uint32_t req)
 	case VU_SET_VRING_ERR:
 	case VU_SET_BACKEND_REQ_FD:
 	case VU_SET_INFLIGHT_FD:
+	case VU_ADD_MEM_REG:
+	case VU_REM_MEM_REG:
 		return 1;
 	default:
 		return 0;
@@ -436,7 +471,12 @@ static int dispatch(struct vu_server *s, struct vu_msg *m, int *fds, unsigned in
 	case VU_GET_QUEUE_NUM:
 		return reply_u64(s, m->request, s->nq);
 	case VU_GET_MAX_MEM_SLOTS:
-		return reply_u64(s, m->request, VU_MAX_REGIONS);
+		/* ADD_MEM_REG can fill more slots than SET_MEM_TABLE's 8. */
+		return reply_u64(s, m->request, has_pf(s, VU_PF_CONFIGURE_MEM_SLOTS)
+							? VU_MAX_SLOTS : VU_MAX_REGIONS);
+	case VU_ADD_MEM_REG:
+	case VU_REM_MEM_REG:
+		return mem_reg(s, m, fds, nfds);
 	case VU_SET_MEM_TABLE:
 		return set_mem_table(s, m, fds, nfds);
 	case VU_SET_VRING_NUM:
@@ -472,7 +512,8 @@ static int dispatch(struct vu_server *s, struct vu_msg *m, int *fds, unsigned in
 	case VU_SET_CONFIG:
 		return set_config(s, m);
 	case VU_SET_BACKEND_REQ_FD:
-		if (nfds != 1)
+		/* The spec has no payload (QEMU sends none); a u64 is tolerated. */
+		if (nfds != 1 || (m->size != 0 && m->size != 8))
 			return -EBADMSG;
 		if (s->backend_fd >= 0)
 			close(s->backend_fd);
@@ -488,23 +529,36 @@ static int dispatch(struct vu_server *s, struct vu_msg *m, int *fds, unsigned in
 		/* With LOG_SHMFD the front end waits for a reply (a u64 0). */
 		return reply_u64(s, m->request, 0);
 	case VU_SET_LOG_FD:
-		/* Logging is to shared memory only; an eventfd to signal it is not needed. */
-		return nfds == 1 ? 0 : -EBADMSG;
+		/*
+		 * Refused: the log is the shared bitmap of SET_LOG_BASE, which the
+		 * front end reads when it wants; an eventfd to say "modified" is not
+		 * supported (QEMU never sends this). The fd is closed.
+		 */
+		if (m->size != 0 && m->size != 8)
+			return -EBADMSG;
+		return -ENOTSUP;
 	case VU_GET_INFLIGHT_FD: {
-		uint8_t out[20];
+		uint8_t out[24] = { 0 };
 		uint64_t size = 0;
 
+		/*
+		 * 20 bytes of fields; QEMU sends and expects sizeof(VhostUserInflight),
+		 * which is 24 with the C padding: the reply has the request's size.
+		 */
+		if (m->size != 20 && m->size != 24)
+			return -EBADMSG;
 		rc = vdev__vu_inflight_get(s, vdev__le16(p + 16), vdev__le16(p + 18), &size, &fd);
-		if (rc)
-			return -EBADMSG; /* the front end waits for an fd: cannot say no */
 		memcpy(out, p, 20);
 		vdev__put_le64(out, size);
 		vdev__put_le64(out + 8, 0);
-		rc = vdev__vu_reply(s, m->request, out, 20, &fd, 1);
+		/* A refusal is an area of size 0 and no fd: QEMU then tracks nothing. */
+		rc = vdev__vu_reply(s, m->request, out, m->size, &fd, rc ? 0 : 1);
+		if (fd >= 0)
+			close(fd); /* the front end has its own copy now */
 		return rc;
 	}
 	case VU_SET_INFLIGHT_FD:
-		if (nfds != 1)
+		if (nfds != 1 || (m->size != 20 && m->size != 24))
 			return -EBADMSG;
 		fd = take_fd(fds, nfds, 0);
 		return vdev__vu_inflight_set(s, vdev__le64(p), vdev__le64(p + 8),

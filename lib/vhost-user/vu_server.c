@@ -344,7 +344,7 @@ static int server_alloc(vdev_virtio *vd, uv_loop_t *loop, struct vu_server **out
 	s->vd = vd;
 	s->loop = loop;
 	s->nq = vdev_virtio_ext_num_queues(vd);
-	s->listen_fd = s->conn_fd = s->backend_fd = s->inflight_fd = -1;
+	s->listen_fd = s->conn_fd = s->backend_fd = -1;
 	s->vr = calloc(s->nq, sizeof(*s->vr));
 	if (!s->vr) {
 		free(s);

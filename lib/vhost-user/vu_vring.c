@@ -137,6 +137,7 @@ static int vring_start(struct vu_server *s, unsigned int index)
 	};
 	int rc;
 
+	vdev__vu_inflight_attach(s, index);
 	rc = vdev_virtio_ext_queue_setup(s->vd, index, &q);
 	if (!rc)
 		rc = vdev_virtio_ext_queue_enable(s->vd, index, 1);
@@ -215,6 +216,7 @@ void vdev__vu_drain_done(struct vu_server *s, bool timed_out)
 	if (vdev_vq_started(vq))
 		vdev_vq_flush(vq);
 	vdev_virtio_ext_queue_stop(s->vd, index, &base);
+	vdev__vu_inflight_retire(s, index);
 	v->running = false;
 	v->started = false;
 	v->base = base;

@@ -4,6 +4,7 @@ list(APPEND VDEV_SOURCES
   lib/virtio/vq_split.c
   lib/virtio/vq_packed.c
   lib/virtio/vq_state.c
+  lib/virtio/vq_inflight.c
   lib/virtio/virtio_dev.c
   lib/virtio/virtio_state.c
   lib/virtio/virtio_pci.c

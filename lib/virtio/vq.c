@@ -305,7 +305,9 @@ int vdev__vq_rings_resolve(vdev_ctx *ctx, const struct vdev_vq_config *c, uint8_
 
 static void update_push_key(struct vdev_vq *vq)
 {
-	vq->push_key = (vq->slow & (VQ_SLOW_STOPPED | VQ_SLOW_BROKEN)) || vq->in_order
+	/* Inflight tracking links every used entry: push takes the slow path. */
+	vq->push_key = (vq->slow & (VQ_SLOW_STOPPED | VQ_SLOW_BROKEN | VQ_SLOW_INFLIGHT)) ||
+			       vq->in_order
 			       ? UINT64_MAX
 			       : (uint64_t)(vq->mem_gen << 1);
 }
@@ -399,6 +401,7 @@ void vdev_vq_stop(vdev_vq *vq)
 	vq->order_head = vq->order_count = 0;
 	vq->warned_clamp = vq->warned_kick = false;
 	vq->notify_on = true;
+	vq->ifl_recovered = false;
 }
 
 /* Take on configuration @c (checked, rings resolved, room reserved): fresh ring state. */
@@ -465,6 +468,15 @@ int vdev_vq_start(vdev_vq *vq, const struct vdev_vq_config *ucfg)
 		}
 	}
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (VQ_UNLIKELY(vq->ifl)) {
+		/* -EIO: a resubmitted chain broke a rule; the queue reports it, as a pop would. */
+		rc = vdev__vq_ifl_start(vq);
+		if (rc && rc != -EIO) {
+			vdev_vq_stop(vq);
+			return rc;
+		}
+		update_push_key(vq);
+	}
 	return 0;
 }
 
@@ -568,7 +580,7 @@ static inline int pop_ring(struct vdev_vq *vq, struct vdev_vq_req *reqs, unsigne
 	return vq->packed ? vdev__vq_packed_pop(vq, reqs, n) : vdev__vq_split_pop(vq, reqs, n);
 }
 
-static int pop_slow(struct vdev_vq *vq, struct vdev_vq_req *reqs, unsigned int n)
+static int pop_slow_inner(struct vdev_vq *vq, struct vdev_vq_req *reqs, unsigned int n)
 {
 	unsigned int i = 0;
 	int rc;
@@ -594,6 +606,16 @@ static int pop_slow(struct vdev_vq *vq, struct vdev_vq_req *reqs, unsigned int n
 	if (rc < 0)
 		return i ? (int)i : rc;
 	return (int)i + rc;
+}
+
+static int pop_slow(struct vdev_vq *vq, struct vdev_vq_req *reqs, unsigned int n)
+{
+	int rc = pop_slow_inner(vq, reqs, n);
+
+	/* Marked before the device sees them (a crash after this resubmits them). */
+	if (rc > 0 && (vq->slow & VQ_SLOW_INFLIGHT))
+		vdev__vq_ifl_popped(vq, reqs, (unsigned int)rc);
+	return rc;
 }
 
 int vdev_vq_pop_batch(vdev_vq *vq, struct vdev_vq_req *reqs, unsigned int n)
@@ -631,6 +653,8 @@ static void publish(struct vdev_vq *vq, uint16_t id, uint32_t written)
 		off = vq_split_publish(vq, id, written);
 		if (VQ_UNLIKELY(vq->mhot->logging))
 			vdev__vq_ring_dirty(vq, vq->cfg.device_addr + off, VQ_USED_ELEM);
+		if (VQ_UNLIKELY(vq->slow & VQ_SLOW_INFLIGHT))
+			vdev__vq_ifl_used(vq, id);
 	}
 }
 
@@ -739,12 +763,29 @@ int vdev_vq_push(vdev_vq *vq, const struct vdev_vq_req *req, uint32_t written)
 	return 0;
 }
 
+/* A flush with inflight tracking (split): publish, then retire the batch in the region. */
+static __attribute__((noinline)) int flush_tracked(struct vdev_vq *vq)
+{
+	uint16_t old = vq->used_flushed;
+	int rc;
+
+	if (VQ_UNLIKELY(vq->mem_gen != vq->mhot->gen) && vq_refresh(vq))
+		return 0;
+	rc = vdev__vq_split_flush(vq);
+	if (vq->used_flushed != old)
+		vdev__vq_ifl_flushed(vq, old, vq->used_flushed);
+	return rc;
+}
+
 int vdev_vq_flush(vdev_vq *vq)
 {
 	if (VQ_UNLIKELY(!vq))
 		return -EINVAL;
-	if (VQ_UNLIKELY(vq->slow & (VQ_SLOW_STOPPED | VQ_SLOW_BROKEN)))
-		return vq->slow & VQ_SLOW_STOPPED ? -ENODEV : 0;
+	if (VQ_UNLIKELY(vq->slow & (VQ_SLOW_STOPPED | VQ_SLOW_BROKEN | VQ_SLOW_INFLIGHT))) {
+		if (vq->slow & (VQ_SLOW_STOPPED | VQ_SLOW_BROKEN))
+			return vq->slow & VQ_SLOW_STOPPED ? -ENODEV : 0;
+		return flush_tracked(vq);
+	}
 	if (VQ_UNLIKELY(vq->mem_gen != vq->mhot->gen) && vq_refresh(vq))
 		return 0;
 	return vq->packed ? vdev__vq_packed_flush(vq) : vdev__vq_split_flush(vq);
@@ -912,6 +953,15 @@ int vdev_vq_set_base(vdev_vq *vq, uint32_t base)
 		return -EINVAL;
 	if (vq->slow & VQ_SLOW_STOPPED)
 		return -ENODEV;
+	/* A used inflight region placed the ring at start: it knows better (vq_inflight.c). */
+	if (vq->ifl_recovered) {
+		/* After a crash the front end only knows the used index: that is fine. */
+		if (base != vq->last_avail && base != vq->used_idx)
+			vdev_log(vq->ctx, VDEV_LOG_DEBUG,
+				 "virtqueue (desc 0x%" PRIx64 "): base %u ignored: the inflight "
+				 "region resumes at %u", vq->cfg.desc_addr, base, vq->last_avail);
+		return 0;
+	}
 	if (vq->pop_seq || (vq->slow & VQ_SLOW_REPLAY) || vdev_vq_inflight(vq))
 		return -EBUSY;
 	if (vq_check_mem(vq) || (vq->slow & VQ_SLOW_BROKEN))

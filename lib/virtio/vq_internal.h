@@ -162,6 +162,7 @@ struct vq_seg {
 #define VQ_SLOW_BROKEN (1u << 1)
 #define VQ_SLOW_REPLAY (1u << 2)
 #define VQ_SLOW_PAUSED (1u << 3)   /* vdev_vq_pause(): pop finds nothing */
+#define VQ_SLOW_INFLIGHT (1u << 4) /* inflight region tracked (vq_inflight.c) */
 
 struct vdev_vq {
 	/* ---- hot: read on every pop/push ---- */
@@ -224,6 +225,12 @@ struct vdev_vq {
 	struct vq_replay *replay;
 	struct vq_seg *rsegs;
 	uint32_t replay_n, replay_next;
+
+	/* inflight tracking (vq_inflight.c): the region, NULL if none */
+	uint8_t *ifl;
+	size_t ifl_len;
+	uint64_t ifl_counter;   /* the next pop's counter */
+	bool ifl_recovered;     /* the region placed the ring at start: set_base defers */
 
 	uint32_t alloc_size;    /* entries in slots and order */
 	bool warned_clamp;
@@ -623,7 +630,26 @@ VQ_INLINE void vq_commit(struct vdev_vq *vq, struct vq_slot *s, struct vdev_vq_r
 	}
 }
 
+/* ---- vq_inflight.c ---------------------------------------------------- */
+
+/*
+ * At start (split rings, a region attached): take the region over - fresh:
+ * initialise it; used: finish a flush a crash interrupted and queue what
+ * is still marked to be popped again first. Sets VQ_SLOW_INFLIGHT.
+ * @return 0 (also when the guest's chains broke the queue); -ENOMEM.
+ */
+int vdev__vq_ifl_start(struct vdev_vq *vq);
+/* Mark @n just-popped requests in flight (before the device sees them). */
+void vdev__vq_ifl_popped(struct vdev_vq *vq, const struct vdev_vq_req *reqs, unsigned int n);
+/* A used entry for @id was written (not yet published): link it into the batch. */
+void vdev__vq_ifl_used(struct vdev_vq *vq, uint16_t id);
+/* used->idx went from @old to @now (published): the batch is done. */
+void vdev__vq_ifl_flushed(struct vdev_vq *vq, uint16_t old, uint16_t now);
+
 /* ---- vq_split.c / vq_packed.c --------------------------------------- */
+
+/* The checked walk of the chain at @head into @req. @return 0, -EIO, -ENOBUFS. */
+int vdev__vq_split_walk(struct vdev_vq *vq, uint16_t head, struct vdev_vq_req *req);
 
 /* Pop up to @n requests (n >= 1). @return the number popped, or the first pop's error. */
 int vdev__vq_split_pop(struct vdev_vq *vq, struct vdev_vq_req *reqs, unsigned int n);

@@ -207,6 +207,11 @@ static __attribute__((noinline)) int pop_checked(struct vdev_vq *vq, uint16_t he
 	return rc;
 }
 
+int vdev__vq_split_walk(struct vdev_vq *vq, uint16_t head, struct vdev_vq_req *req)
+{
+	return pop_checked(vq, head, req);
+}
+
 /*
  * The fast walk (vq_internal.h) of a lone indirect descriptor's table:
  * at most its own length in entries (more is a loop) and @cap iovecs.
