@@ -28,6 +28,7 @@ required=(
 	cpio            # guest tests: initramfs
 	xorriso         # bootable ISO images for CD-ROM tests
 	sg3-utils       # guest tests: sg_inq & co. copied into the guest
+	python3         # guest tests: vhost-user control socket and hole checks (tests/guest)
 	binutils        # nm, readelf (abi_symbols)
 )
 # Nice to have: benchmarks (callgrind) and symbolized sanitizer reports.

@@ -21,6 +21,23 @@
 # time, kernel and QEMU versions; on failure also the last 50 console lines
 # and QEMU's stderr.
 #
+# Host actions (--actions FILE): things the host must do WHILE the guest
+# runs, at the moment the guest script is ready for them (hot-plug, media
+# change, killing a daemon). The guest's /lib/vdev.sh helper
+# `host_action ACTION ARGS...` writes "VDEV-HOST: ACTION ARGS..." on a
+# second serial port (ttyS1: `-chardev pipe` on the FIFOs hostact.in and
+# hostact.out in the work directory + `-serial chardev:vdevhost`; the
+# console stays free of the protocol, kernel messages cannot garble it).
+# The harness runs `bash FILE ACTION ARGS...` in the work directory (with
+# a --action-timeout limit) and answers "VDEV-ACK ACTION RC" on the same
+# port; host_action returns RC. One action is built in:
+#   daemon-restart N [SIGNAL]   send SIGNAL (default KILL) to daemon N,
+#                               wait for it and start its command again
+#                               (its log continues in daemon-N.log)
+# The kernel command line gets vdev.host_actions=1 (host_action fails at
+# once without it). Every action and its output goes into the report and
+# into hostact.log.
+#
 # Usage: run-guest.sh --kernel FILE --initrd FILE [options] [-- QEMU_ARGS...]
 #   --kernel FILE       the bzImage
 #   --initrd FILE       the initramfs (mkinitramfs.sh)
@@ -36,6 +53,8 @@
 #   --check CMD         host command after QEMU and the daemons (repeatable)
 #   --teardown CMD      host command at the very end, always (repeatable)
 #   --qemu PATH         the QEMU binary (default: qemu-system-x86_64, or $VDEV_QEMU)
+#   --actions FILE      host action handlers (see above)
+#   --action-timeout S  limit for one host action (default 120)
 # Exit: 0 pass, 1 fail, 77 skip (no QEMU binary), 2 usage.
 set -uo pipefail
 
@@ -43,6 +62,7 @@ kernel='' initrd='' workdir='' name=guest mem=512 append=''
 timeout_s=${VDEV_GUEST_TIMEOUT:-300}
 wait_s=30
 qemu=${VDEV_QEMU:-qemu-system-x86_64}
+actions='' action_s=120
 setups=() daemons=() waits=() checks=() teardowns=() qemu_args=()
 
 usage() { awk 'NR > 2 && /^#/ { sub(/^# ?/, ""); print; next } NR > 2 { exit }' "$0"; }
@@ -65,6 +85,8 @@ while [[ $# -gt 0 ]]; do
 	--check) need "$@"; checks+=("$2"); shift ;;
 	--teardown) need "$@"; teardowns+=("$2"); shift ;;
 	--qemu) need "$@"; qemu=$2; shift ;;
+	--actions) need "$@"; actions=$2; shift ;;
+	--action-timeout) need "$@"; action_s=$2; shift ;;
 	--) shift; qemu_args=("$@"); break ;;
 	-h|--help) usage; exit 0 ;;
 	*) die "unknown argument '$1' (see --help)" ;;
@@ -75,6 +97,9 @@ done
 [[ -f $initrd ]] || die "no --initrd file ('$initrd')"
 [[ $timeout_s =~ ^[0-9]+$ && $timeout_s -gt 0 ]] || die "bad --timeout '$timeout_s'"
 [[ $wait_s =~ ^[0-9]+$ ]] || die "bad --wait-timeout '$wait_s'"
+[[ $action_s =~ ^[0-9]+$ && $action_s -gt 0 ]] || die "bad --action-timeout '$action_s'"
+[[ -z $actions || -f $actions ]] || die "no --actions file ('$actions')"
+[[ -z $actions ]] || actions=$(realpath "$actions")
 if ! command -v "$qemu" >/dev/null 2>&1; then
 	echo "=================================================================="
 	echo "SKIPPED: $name: $qemu not found (install qemu-system-x86)"
@@ -135,6 +160,21 @@ stop_daemons() {
 	done
 }
 
+# The host-action FIFOs' fds (set once opened): not for QEMU, daemons or handlers.
+ha_in='' ha_out=''
+close_ha() {
+	[[ -z $ha_in ]] || exec {ha_in}>&-
+	[[ -z $ha_out ]] || exec {ha_out}>&-
+}
+
+# start_daemon I [append]: run daemon I's command in the background.
+start_daemon() {
+	local i=$1 dlog=$workdir/daemon-$1.log
+	[[ ${2:-} == append ]] || : >"$dlog"
+	(close_ha; cd "$workdir" && exec bash -c "exec ${daemons[$i]}") >>"$dlog" 2>&1 &
+	daemon_pids[$i]=$!
+}
+
 # daemons_alive: false once any daemon has exited.
 daemons_alive() {
 	local pid
@@ -168,8 +208,7 @@ done
 if [[ $setup_ok -eq 1 ]]; then
 	for i in "${!daemons[@]}"; do
 		echo "run-guest: daemon $i: ${daemons[$i]}"
-		(cd "$workdir" && exec bash -c "exec ${daemons[$i]}") >"$workdir/daemon-$i.log" 2>&1 &
-		daemon_pids[$i]=$!
+		start_daemon "$i"
 	done
 	for p in "${waits[@]}"; do
 		[[ $p == /* ]] || p=$workdir/$p
@@ -183,6 +222,91 @@ if [[ $setup_ok -eq 1 ]]; then
 			setup_ok=0
 		fi
 	done
+fi
+
+# ---- host actions ----------------------------------------------------------------
+nactions=0
+halog=$workdir/hostact.log
+
+# restart_daemon N [SIGNAL]: the built-in daemon-restart action.
+restart_daemon() {
+	local i=${1:-} sig=${2:-KILL} pid rc waited=0
+	if [[ ! $i =~ ^[0-9]+$ || -z ${daemons[$i]:-} ]]; then
+		echo "daemon-restart: no daemon '$i'"
+		return 2
+	fi
+	pid=${daemon_pids[$i]}
+	if [[ -n $pid ]]; then
+		kill -s "$sig" "$pid" 2>/dev/null || { echo "daemon-restart: bad signal '$sig'"; return 2; }
+		while kill -0 "$pid" 2>/dev/null && [[ $waited -lt 100 ]]; do
+			sleep 0.1
+			waited=$((waited + 1))
+		done
+		kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+		rc=$?
+		echo "daemon-restart: daemon $i (pid $pid) got SIG$sig, exit status $rc"
+	fi
+	echo "==== run-guest: daemon-restart (after SIG$sig) ====" >>"$workdir/daemon-$i.log"
+	start_daemon "$i" append
+	echo "daemon-restart: daemon $i started again (pid ${daemon_pids[$i]})"
+}
+
+# handle_action LINE: run one "VDEV-HOST: ACTION ARGS..." request, answer it.
+handle_action() {
+	local words=() act rc
+	read -r -a words <<<"${1#*VDEV-HOST: }"
+	act=${words[0]:-}
+	nactions=$((nactions + 1))
+	echo "run-guest: host action $nactions: ${words[*]}" | tee -a "$halog"
+	if [[ ! $act =~ ^[A-Za-z0-9_.-]+$ ]]; then
+		echo "    bad action name '$act'" | tee -a "$halog"
+		rc=2
+		act=invalid
+	elif [[ $act == daemon-restart ]]; then
+		# In this shell (not a pipeline's subshell): it updates daemon_pids.
+		restart_daemon "${words[@]:1}" >"$workdir/hostact.out.tmp" 2>&1
+		rc=$?
+		sed 's/^/    /' "$workdir/hostact.out.tmp" | tee -a "$halog"
+	else
+		(close_ha; cd "$workdir" && exec timeout -k 5 "$action_s" bash "$actions" "${words[@]}") \
+			2>&1 </dev/null | sed 's/^/    /' | tee -a "$halog"
+		rc=${PIPESTATUS[0]}
+	fi
+	echo "run-guest: host action $nactions ($act) exited $rc" | tee -a "$halog"
+	printf 'VDEV-ACK %s %d\n' "$act" "$rc" >&"$ha_in"
+}
+
+# serve_actions: until QEMU ends, read requests from the guest's ttyS1.
+serve_actions() {
+	local buf='' part line
+	while kill -0 "$qemu_pid" 2>/dev/null; do
+		part=''
+		if IFS= read -r -t 1 part <&"$ha_out"; then
+			line=${buf}${part}
+			buf=''
+			line=${line//$'\r'/}
+			[[ $line != *VDEV-HOST:* ]] || handle_action "$line"
+		elif [[ $? -gt 128 ]]; then
+			buf+=$part      # a timeout keeps what came of a line so far
+		else
+			break
+		fi
+	done
+}
+
+if [[ -n $actions && $setup_ok -eq 1 ]]; then
+	rm -f "$workdir/hostact.in" "$workdir/hostact.out"
+	: >"$halog"
+	mkfifo "$workdir/hostact.in" "$workdir/hostact.out"
+	# Read-write opens of the FIFOs never block, and never see EOF.
+	exec {ha_in}<>"$workdir/hostact.in" {ha_out}<>"$workdir/hostact.out"
+	# QEMU reads hostact.in and writes hostact.out (relative: it runs in
+	# $workdir). Any second serial port (-serial or -device isa-serial)
+	# drops -nographic's default console, so it is named again first.
+	qemu_args+=(-chardev pipe,id=vdevhost,path=hostact
+		    -serial mon:stdio -serial chardev:vdevhost)
+	append="$append vdev.host_actions=1"
 fi
 
 # ---- the guest ---------------------------------------------------------------
@@ -199,8 +323,10 @@ if [[ $setup_ok -eq 1 ]]; then
 	# -nographic puts the serial console (and the muxed monitor) on stdio.
 	# In the background so that a signal to us (ctest's timeout, ^C)
 	# reaches QEMU too: timeout(1) runs it in a process group of its own.
-	(cd "$workdir" && exec timeout -k 10 "$timeout_s" "${cmd[@]}") </dev/null >"$log" 2>"$qerr" &
+	(close_ha; cd "$workdir" && exec timeout -k 10 "$timeout_s" "${cmd[@]}") \
+		</dev/null >"$log" 2>"$qerr" &
 	qemu_pid=$!
+	[[ -z $actions ]] || serve_actions
 	wait "$qemu_pid"
 	qemu_rc=$?
 	qemu_pid=''
@@ -254,6 +380,7 @@ echo "  kernel:   ${kver:-unknown}"
 echo "  qemu:     ${qemu_ver:-unknown}"
 echo "  boot:     test script started at guest uptime ${boot_s:-?} s"
 echo "  wall:     QEMU ${qemu_time:-0} s, total $((SECONDS - t0)) s"
+[[ -z $actions ]] || echo "  actions:  $nactions host action(s) (log: $halog)"
 echo "  logs:     $workdir (serial.log, qemu.stderr, qemu.cmdline)"
 if [[ ${#problems[@]} -eq 0 ]]; then
 	echo "RESULT: PASS ($npass passed)"
