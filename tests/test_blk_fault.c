@@ -7,7 +7,9 @@
  * request finished on the host but not delivered, io_uring best effort),
  * the AUTO engine falling back to threads where io_uring is blocked
  * (seccomp), and, when the machine lets us (root, loop devices), a real
- * block device.
+ * block device. Then injected errors (vdev_blk_inject_error()): argument
+ * checks, which requests a range fails and which it lets through, and the
+ * completion contract for the failed ones, on memory and file backends.
  */
 #include <linux/audit.h>
 #include <linux/falloc.h>
@@ -594,6 +596,200 @@ static void t_block_device(void **state)
 	env_close(&env);
 }
 
+/* ---- injected errors (vdev_blk_inject_error()) ------------------------- */
+
+static const struct blk_cfg cfg_memory = { "memory", VDEV_BLK_ENGINE_AUTO, 0 };
+
+#define INJ_OFF 32768u
+#define INJ_LEN 8192u
+
+/* Run @t alone; the buffer of a READ must come back untouched when it fails. */
+static int64_t run_rw(struct blk_env *env, uint32_t op, uint64_t off, uint8_t *buf, size_t len)
+{
+	struct treq t;
+
+	treq_rw(&t, env, op, off, buf, len);
+	return run1(env, &t);
+}
+
+static int64_t run_range(struct blk_env *env, uint32_t op, uint64_t off, uint64_t len)
+{
+	struct treq t;
+
+	treq_init(&t, env, op, off);
+	t.r.len = len;
+	return run1(env, &t);
+}
+
+static void t_inject_args(void **state)
+{
+	const struct blk_cfg *cfg = *state;
+	struct blk_env env;
+
+	env_open(&env, cfg, DISK_SIZE);
+	assert_int_equal(vdev_blk_inject_error(NULL, 0, 4096, VDEV_BLK_OPS_RW, -EIO), -EINVAL);
+	assert_int_equal(vdev_blk_inject_error(env.b, 0, 4096, 0, -EIO), -EINVAL);
+	/* Bit 0 and bits above WRITE_ZEROES are no operation. */
+	assert_int_equal(vdev_blk_inject_error(env.b, 0, 4096, 1u, -EIO), -EINVAL);
+	assert_int_equal(vdev_blk_inject_error(env.b, 0, 4096, VDEV_BLK_OP_BIT(6), -EIO),
+			 -EINVAL);
+	assert_int_equal(vdev_blk_inject_error(env.b, 0, 4096, 1u << 31, -EIO), -EINVAL);
+	assert_int_equal(vdev_blk_inject_error(env.b, 0, 4096, VDEV_BLK_OPS_RW, 0), -EINVAL);
+	assert_int_equal(vdev_blk_inject_error(env.b, 0, 4096, VDEV_BLK_OPS_RW, EIO), -EINVAL);
+	assert_int_equal(vdev_blk_inject_error(env.b, 0, 4096, VDEV_BLK_OPS_RW, -4096), -EINVAL);
+	assert_int_equal(vdev_blk_inject_error(env.b, UINT64_MAX - 100, 101, VDEV_BLK_OPS_RW,
+					       -EIO), -EINVAL);
+	/* Nothing was set by the refusals: every request works. */
+	check_range(&env, 0, 8192);
+	/* The table holds VDEV_BLK_INJECT_MAX ranges, even past the end; len 0 clears. */
+	for (unsigned int i = 0; i < VDEV_BLK_INJECT_MAX; i++)
+		assert_int_equal(vdev_blk_inject_error(env.b, 2 * DISK_SIZE + i * 4096ull, 4096,
+						       VDEV_BLK_OPS_RW, -EIO), 0);
+	assert_int_equal(vdev_blk_inject_error(env.b, 0, 4096, VDEV_BLK_OPS_RW, -EIO), -ENOSPC);
+	check_range(&env, 0, DISK_SIZE);
+	assert_int_equal(vdev_blk_inject_error(env.b, 12345, 0, 0, 0), 0);
+	assert_int_equal(vdev_blk_inject_error(env.b, UINT64_MAX - 100, 101, VDEV_BLK_OPS_RW,
+					       -EIO), -EINVAL);
+	assert_int_equal(vdev_blk_inject_error(env.b, UINT64_MAX - 100, 100, VDEV_BLK_OPS_RW,
+					       -EIO), 0);
+	assert_int_equal(vdev_blk_inject_error(env.b, 0, 0, 0, 0), 0);
+	env_close(&env);
+}
+
+static void t_inject_rw(void **state)
+{
+	const struct blk_cfg *cfg = *state;
+	struct blk_env env;
+	uint64_t seed = 99;
+	uint8_t *buf = abuf(3 * INJ_LEN), *pat = abuf(3 * INJ_LEN);
+
+	env_open(&env, cfg, DISK_SIZE);
+	assert_int_equal(vdev_blk_inject_error(env.b, INJ_OFF, INJ_LEN, VDEV_BLK_OPS_RW, -EIO), 0);
+	fill_rnd(&seed, pat, 3 * INJ_LEN);
+
+	/*
+	 * Overlapping the first or the last block, covering the range, inside
+	 * it: failed, the READ buffer untouched, the WRITE not on the host.
+	 */
+	for (int i = 0; i < 4; i++) {
+		static const uint64_t at[4][2] = {
+			{ INJ_OFF - 4096, 8192 },
+			{ INJ_OFF + INJ_LEN - 4096, 8192 },
+			{ INJ_OFF - 4096, INJ_LEN + 8192 },
+			{ INJ_OFF + 4096, 4096 },
+		};
+		size_t len = (size_t)at[i][1];
+
+		memset(buf, 0xEE, len);
+		assert_int_equal(run_rw(&env, VDEV_BLK_READ, at[i][0], buf, len), -EIO);
+		for (size_t k = 0; k < len; k++)
+			assert_int_equal(buf[k], 0xEE);
+		assert_int_equal(run_rw(&env, VDEV_BLK_WRITE, at[i][0], pat, len), -EIO);
+	}
+	/* Nothing reached the host: the file (and the backend) hold what they held. */
+	check_file(&env);
+	/* Just outside: [off - 4096, off) and [off + len, +4096) work. */
+	assert_int_equal(run_rw(&env, VDEV_BLK_WRITE, INJ_OFF - 4096, pat, 4096), 4096);
+	memcpy(env.ref + INJ_OFF - 4096, pat, 4096);
+	assert_int_equal(run_rw(&env, VDEV_BLK_WRITE, INJ_OFF + INJ_LEN, pat + 4096, 4096), 4096);
+	memcpy(env.ref + INJ_OFF + INJ_LEN, pat + 4096, 4096);
+	check_range(&env, INJ_OFF - 4096, 4096);
+	check_range(&env, INJ_OFF + INJ_LEN, 4096);
+	/* Operations not in the mask pass: FLUSH, DISCARD and WRITE_ZEROES over the range. */
+	assert_int_equal(run_range(&env, VDEV_BLK_FLUSH, 0, 0), 0);
+	assert_int_equal(run_range(&env, VDEV_BLK_WRITE_ZEROES, INJ_OFF, 4096), 0);
+	memset(env.ref + INJ_OFF, 0, 4096);
+	/* The first failure was logged, once. */
+	assert_true(mock_vmm_log_contains(&env.mv, "injected error"));
+
+	/* A range for FLUSH alone: every FLUSH fails, data requests pass. Overlaps: first wins. */
+	assert_int_equal(vdev_blk_inject_error(env.b, DISK_SIZE - 4096, 4096,
+					       VDEV_BLK_OP_BIT(VDEV_BLK_FLUSH) |
+					       VDEV_BLK_OP_BIT(VDEV_BLK_DISCARD), -ENOSPC), 0);
+	assert_int_equal(vdev_blk_inject_error(env.b, 0, DISK_SIZE, VDEV_BLK_OPS_RW, -EROFS), 0);
+	assert_int_equal(run_range(&env, VDEV_BLK_FLUSH, 0, 0), -ENOSPC);
+	assert_int_equal(run_range(&env, VDEV_BLK_DISCARD, DISK_SIZE - 8192, 8192), -ENOSPC);
+	assert_int_equal(run_range(&env, VDEV_BLK_DISCARD, DISK_SIZE - 8192, 4096), 0);
+	memset(buf, 0, 4096);
+	assert_int_equal(run_rw(&env, VDEV_BLK_READ, INJ_OFF, buf, 4096), -EIO);
+	assert_int_equal(run_rw(&env, VDEV_BLK_READ, 0, buf, 4096), -EROFS);
+
+	/* Cleared: the whole disk reads back what the reference says. */
+	assert_int_equal(vdev_blk_inject_error(env.b, 0, 0, 0, 0), 0);
+	/* (the block discarded above is left out: it may read as zeroes or not) */
+	check_range(&env, 0, DISK_SIZE - 8192);
+	check_range(&env, DISK_SIZE - 4096, 4096);
+	free(buf);
+	free(pat);
+	env_close(&env);
+}
+
+/*
+ * The completion contract holds for injected failures: never inside
+ * submit, delivered by the poll with the event fd readable, one slot
+ * each (queue depth), cancel is a no-op, plugging changes nothing, and a
+ * request submitted before the range was set is not touched by it.
+ */
+static void t_inject_delivery(void **state)
+{
+	const struct blk_cfg *cfg = *state;
+	struct vdev_blk_opts extra = { .queue_depth = 2 };
+	struct blk_env env;
+	struct treq t[3];
+	uint8_t *buf = abuf(3 * 4096);
+
+	assert_int_equal(env_open_opts(&env, cfg, DISK_SIZE, &extra), 0);
+	if (!strcmp(cfg->driver, "memory")) {
+		/* Memory runs a request at submit: one submitted before the range succeeds. */
+		treq_rw(&t[0], &env, VDEV_BLK_READ, INJ_OFF, buf, 4096);
+		submit_ok(&env, &t[0]);
+		assert_int_equal(vdev_blk_inject_error(env.b, INJ_OFF, 4096, VDEV_BLK_OPS_RW,
+						       -EIO), 0);
+		drain(&env);
+		assert_int_equal(t[0].calls, 1);
+		assert_int_equal(t[0].result, 4096);
+		assert_memory_equal(buf, env.ref + INJ_OFF, 4096);
+	} else {
+		assert_int_equal(vdev_blk_inject_error(env.b, INJ_OFF, 4096, VDEV_BLK_OPS_RW,
+						       -EIO), 0);
+	}
+	/* Two injected failures fill the queue (depth 2) until they are polled. */
+	assert_false(fd_readable(vdev_blk_event_fd(env.b)));
+	for (int i = 0; i < 3; i++)
+		treq_rw(&t[i], &env, VDEV_BLK_READ, INJ_OFF, buf + i * 4096, 4096);
+	submit_ok(&env, &t[0]);
+	submit_ok(&env, &t[1]);
+	assert_int_equal(vdev_blk_submit(env.b, &t[2].r), -EAGAIN);
+	assert_int_equal(vdev_blk_submit(env.b, &t[0].r), -EBUSY); /* still its own */
+	assert_int_equal(t[0].calls + t[1].calls, 0);
+	assert_int_equal(vdev_blk_inflight(env.b), 2);
+	assert_int_equal(vdev_blk_cancel(env.b, &t[1].r), 0);
+	assert_true(fd_readable(vdev_blk_event_fd(env.b)));
+	assert_int_equal(vdev_blk_poll(env.b), 2);
+	assert_int_equal(t[0].calls, 1);
+	assert_int_equal(t[1].calls, 1);
+	assert_int_equal(t[0].result, -EIO);
+	assert_int_equal(t[1].result, -EIO);
+	assert_int_equal(vdev_blk_inflight(env.b), 0);
+
+	/* Plugged: the good one reaches the host at unplug, the bad one fails. */
+	vdev_blk_plug(env.b);
+	treq_rw(&t[0], &env, VDEV_BLK_READ, INJ_OFF + 4096, buf, 4096);
+	treq_rw(&t[1], &env, VDEV_BLK_WRITE, INJ_OFF - 4096, buf + 4096, 8192);
+	submit_ok(&env, &t[0]);
+	submit_ok(&env, &t[1]);
+	vdev_blk_unplug(env.b);
+	drain(&env);
+	assert_int_equal(t[0].calls, 1);
+	assert_int_equal(t[0].result, 4096);
+	assert_memory_equal(buf, env.ref + INJ_OFF + 4096, 4096);
+	assert_int_equal(t[1].calls, 1);
+	assert_int_equal(t[1].result, -EIO);
+	check_file(&env);
+	free(buf);
+	env_close(&env);
+}
+
 #define CASE(fn, cfg, tag) { #fn "/" tag, fn, NULL, NULL, (void *)&cfg }
 #define ENGINES(fn)                                         \
 	CASE(fn, cfg_uring, "io_uring"),                    \
@@ -616,6 +812,12 @@ int main(void)
 		ENGINES(t_cancel_storm),
 		cmocka_unit_test(t_auto_fallback),
 		ENGINES(t_block_device),
+		CASE(t_inject_args, cfg_memory, "memory"),
+		CASE(t_inject_args, cfg_threads, "threads"),
+		CASE(t_inject_rw, cfg_memory, "memory"),
+		ENGINES(t_inject_rw),
+		CASE(t_inject_delivery, cfg_memory, "memory"),
+		ENGINES(t_inject_delivery),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

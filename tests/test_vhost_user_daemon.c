@@ -4,7 +4,8 @@
  * process: the in-test front end (test_vhost_user_util.h) connects over its
  * socket and does I/O on a file-backed disk; the control socket adds and
  * removes a LUN, which the guest side sees on the event queue (§5.6.6.3);
- * SIGTERM ends it with status 0 and the data in the file.
+ * SIGTERM ends it with status 0 and the data in the file; --inject-error
+ * makes a range of blocks fail with MEDIUM ERROR.
  * Skipped when the examples are not built.
  */
 #include <fcntl.h>
@@ -359,11 +360,152 @@ static void test_sigkill_inflight(void **state)
 	rmdir(t.dir);
 }
 
+/* ---- --inject-error: a failing medium (vdev_blk_inject_error()) ---- */
+
+/* The sense key, ASC and ASCQ of a command's response (fixed or descriptor format). */
+static void sense_of(struct dt *t, const struct fe_cmd *c, uint8_t *key, uint8_t *asc,
+		     uint8_t *ascq)
+{
+	const uint8_t *r = vdrv_host(&t->f.mem, c->resp);
+	const uint8_t *sn = r + 12;
+
+	assert_true(fe_get32(r) >= 8); /* sense_len */
+	if ((sn[0] & 0x7f) >= 0x72) {
+		*key = sn[1] & 0x0f;
+		*asc = sn[2];
+		*ascq = sn[3];
+	} else {
+		*key = sn[2] & 0x0f;
+		*asc = sn[12];
+		*ascq = sn[13];
+	}
+}
+
+static int run_status(const char *bin, char *const argv[])
+{
+	int status;
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (!pid) {
+		int nul = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+		dup2(nul, 1);
+		dup2(nul, 2);
+		execv(bin, argv);
+		_exit(127);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	return WEXITSTATUS(status);
+}
+
+static void test_inject_error(void **state)
+{
+	struct dt t = { .f = { .sock = -1 } };
+	char bin[PATH_MAX + 64], lun[256], lun_cd[256];
+	uint8_t cdb[10] = { 0 }, st, key, asc, ascq, data[4 * 512], back[512];
+	struct fe_cmd c;
+	int status, fd;
+
+	(void)state;
+	if (daemon_path(bin, sizeof(bin)))
+		skip();
+	snprintf(t.dir, sizeof(t.dir), "/tmp/vdev-vue-XXXXXX");
+	assert_non_null(mkdtemp(t.dir));
+	snprintf(t.sock, sizeof(t.sock), "%s/vu.sock", t.dir);
+	snprintf(t.img, sizeof(t.img), "%s/disk.img", t.dir);
+	make_file(t.img, 1 << 20);
+	snprintf(lun, sizeof(lun), "0.0:%s:bs=512:serial=INJ", t.img);
+	snprintf(lun_cd, sizeof(lun_cd), "0.1:cdrom:%s", t.img);
+
+	/* Refused: malformed values, a LUN that does not exist, a CD-ROM. */
+	{
+		char *bad[][12] = {
+			{ bin, "--socket", t.sock, "--lun", lun, "--inject-error", "0.0:100",
+			  NULL },
+			{ bin, "--socket", t.sock, "--lun", lun, "--inject-error", "0.0:100:0",
+			  NULL },
+			{ bin, "--socket", t.sock, "--lun", lun, "--inject-error", "0.0:x:4",
+			  NULL },
+			{ bin, "--socket", t.sock, "--lun", lun, "--inject-error", "0.5:100:4",
+			  NULL },
+			{ bin, "--socket", t.sock, "--lun", lun_cd, "--inject-error",
+			  "0.1:100:4", NULL },
+		};
+		char *help[] = { bin, "--help", NULL };
+
+		for (unsigned int i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+			assert_int_not_equal(run_status(bin, bad[i]), 0);
+		assert_int_equal(run_status(bin, help), 0);
+	}
+
+	/* Blocks 100..103 of LUN 0.0 fail. */
+	unlink(t.sock);
+	t.pid = fork();
+	assert_true(t.pid >= 0);
+	if (!t.pid) {
+		execl(bin, bin, "--socket", t.sock, "--num-queues", "1", "--queue-size", "64",
+		      "--lun", lun, "--inject-error", "0.0:100:4", (char *)NULL);
+		_exit(127);
+	}
+	wait_for(t.sock);
+	fe_ram_init(&t.f);
+	fe_connect(&t.f, t.sock);
+	fe_negotiate(&t.f, FE_F_V1 | FE_F_INDIRECT | FE_F_HOTPLUG, 0);
+	assert_int_equal(fe_mem_table(&t.f), 0);
+	for (unsigned int q = 0; q < 3; q++)
+		fe_ring(&t.f, q, 0, 1);
+	cmd(&t, cdb, NULL, 0, 0, &c, &st); /* the power-on unit attention */
+
+	/* READ(10) over the range: CHECK CONDITION, MEDIUM ERROR, 11h/00h. */
+	fe_rw10(cdb, 0, 98, 4);
+	cmd(&t, cdb, NULL, 0, sizeof(data), &c, &st);
+	assert_int_equal(st, 2);
+	sense_of(&t, &c, &key, &asc, &ascq);
+	assert_int_equal(key, 0x3);
+	assert_int_equal(asc, 0x11);
+	assert_int_equal(ascq, 0x00);
+	/* WRITE(10): WRITE ERROR 0Ch/00h, and the file untouched. */
+	memset(data, 0x77, sizeof(data));
+	fe_rw10(cdb, 1, 103, 2);
+	cmd(&t, cdb, data, 2 * 512, 0, &c, &st);
+	assert_int_equal(st, 2);
+	sense_of(&t, &c, &key, &asc, &ascq);
+	assert_int_equal(key, 0x3);
+	assert_int_equal(asc, 0x0c);
+	assert_int_equal(ascq, 0x00);
+	/* Around it: fine. */
+	fe_rw10(cdb, 1, 104, 1);
+	cmd(&t, cdb, data, 512, 0, &c, &st);
+	assert_int_equal(st, 0);
+	fe_rw10(cdb, 0, 96, 4);
+	cmd(&t, cdb, NULL, 0, sizeof(data), &c, &st);
+	assert_int_equal(st, 0);
+
+	assert_int_equal(kill(t.pid, SIGTERM), 0);
+	assert_int_equal(waitpid(t.pid, &status, 0), t.pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	fd = open(t.img, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, back, 512, 103 * 512), 512);
+	for (unsigned int i = 0; i < 512; i++)
+		assert_int_equal(back[i], 0);
+	assert_int_equal(pread(fd, back, 512, 104 * 512), 512);
+	assert_memory_equal(back, data, 512);
+	close(fd);
+	fe_fini(&t.f);
+	unlink(t.img);
+	rmdir(t.dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_daemon),
 		cmocka_unit_test(test_sigkill_inflight),
+		cmocka_unit_test(test_inject_error),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -99,6 +99,12 @@ int d_parse_addr(const char *s, unsigned int *target, unsigned int *lun)
 	return 0;
 }
 
+void d_remember_file(struct daemon *d, const char *path)
+{
+	if (d->nfiles < D_MAX_FILES && *path)
+		d->files[d->nfiles++] = strdup(path);
+}
+
 /* The PATH part of "[KIND:]PATH[:OPT]..." for disks (written through: fsync at exit). */
 static void remember_file(struct daemon *d, const char *spec)
 {

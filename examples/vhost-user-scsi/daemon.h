@@ -11,11 +11,20 @@
 #define VDEV_VHOST_USER_SCSI_DAEMON_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 #include <vdev/vdev.h>
 #include <vdev/vhost_user.h>
 
 #define D_MAX_FILES 4096
+#define D_MAX_INJECT 16
+
+/* One --inject-error T.L:LBA:COUNT (inject.c). */
+struct d_inject {
+	unsigned int target, lun;
+	uint64_t lba, count;    /* in the LUN's logical blocks */
+	int used;               /* a LUN took it */
+};
 
 struct daemon {
 	uv_loop_t *loop;
@@ -35,6 +44,8 @@ struct daemon {
 	/* Files written through (disks): fsync'ed at shutdown. */
 	char *files[D_MAX_FILES];
 	size_t nfiles;
+	struct d_inject inject[D_MAX_INJECT];
+	size_t ninject;
 	int stopping;
 };
 
@@ -54,6 +65,16 @@ int d_lun_media(struct daemon *d, const char *addr, const char *path);
 unsigned int d_lun_list(struct daemon *d, char *buf, size_t cap);
 /* Parse "T.L" or "L". @return 0 or -EINVAL. */
 int d_parse_addr(const char *s, unsigned int *target, unsigned int *lun);
+/* Fsync @path at shutdown (a disk written through). */
+void d_remember_file(struct daemon *d, const char *path);
+
+/* inject.c */
+/* Record one --inject-error value "T.L:LBA:COUNT". @return 0 or -EINVAL. */
+int d_inject_parse(struct daemon *d, const char *s);
+/* 1 if an --inject-error names LUN @addr ("T.L" or "L"). */
+int d_inject_wanted(const struct daemon *d, const char *addr);
+/* d_lun_add() for a disk LUN with --inject-error ranges on its backend. */
+int d_lun_add_faulty(struct daemon *d, const char *addr, const char *spec);
 
 /* control.c */
 int d_control_start(struct daemon *d, const char *path);

@@ -5,7 +5,7 @@
  *
  *   vdev-vhost-user-scsi --socket PATH [--num-queues N] [--queue-size Q]
  *       --lun 0:disk.img --lun 1:cdrom:image.iso --lun 0.5:disk:x.img:ro ...
- *       [--control PATH] [-v]
+ *       [--control PATH] [--inject-error T.L:LBA:COUNT]... [-v]
  *
  * QEMU side:
  *   -chardev socket,id=vus,path=PATH[,reconnect=1]
@@ -14,6 +14,8 @@
  *
  * --lun ADDR:SPEC: ADDR is "L" (target 0) or "T.L"; SPEC is the library's
  * LUN spec value ([KIND:]PATH[:OPT]..., vdev_scsi_lun_add_str()).
+ * --inject-error T.L:LBA:COUNT: blocks LBA..LBA+COUNT-1 of disk LUN T.L
+ * fail reads and writes with MEDIUM ERROR (inject.c), for guest tests.
  * The control socket takes line commands (control.c). SIGTERM or SIGINT:
  * stop serving, flush every backend (fsync of each disk file), exit 0.
  * Log lines go to stderr.
@@ -101,9 +103,12 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: vdev-vhost-user-scsi --socket PATH [--num-queues N] "
 		   "[--queue-size Q]\n"
-		   "         --lun ADDR:[KIND:]PATH[:OPT]... [--lun ...] [--control PATH] [-v]\n"
+		   "         --lun ADDR:[KIND:]PATH[:OPT]... [--lun ...] [--control PATH]\n"
+		   "         [--inject-error ADDR:LBA:COUNT]... [-v]\n"
 		   "  ADDR: L or T.L; KIND: disk (default), cdrom, sg; OPT: ro, direct, wc, wt,\n"
-		   "  bs=512|4096, serial=S, vendor=V, product=P\n");
+		   "  bs=512|4096, serial=S, vendor=V, product=P\n"
+		   "  --inject-error: blocks LBA..LBA+COUNT-1 of disk LUN ADDR fail reads and\n"
+		   "  writes with MEDIUM ERROR (a failing medium, for tests)\n");
 }
 
 struct args {
@@ -123,6 +128,7 @@ static int parse(int argc, char **argv, struct args *a, struct daemon *d)
 		{ "queue-size", required_argument, NULL, 'q' },
 		{ "lun", required_argument, NULL, 'l' },
 		{ "control", required_argument, NULL, 'c' },
+		{ "inject-error", required_argument, NULL, 'e' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -131,7 +137,7 @@ static int parse(int argc, char **argv, struct args *a, struct daemon *d)
 
 	a->num_queues = 1;
 	a->queue_size = 128;
-	while ((o = getopt_long(argc, argv, "s:n:q:l:c:vh", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "s:n:q:l:c:e:vh", opts, NULL)) != -1) {
 		switch (o) {
 		case 's':
 			a->socket = optarg;
@@ -149,6 +155,13 @@ static int parse(int argc, char **argv, struct args *a, struct daemon *d)
 			break;
 		case 'c':
 			a->control = optarg;
+			break;
+		case 'e':
+			if (d_inject_parse(d, optarg)) {
+				fprintf(stderr, "--inject-error %s: expected ADDR:LBA:COUNT "
+					"(at most %d)\n", optarg, D_MAX_INJECT);
+				return -1;
+			}
 			break;
 		case 'v':
 			d->verbose++;
@@ -205,13 +218,23 @@ static int setup(struct daemon *d, const struct args *a)
 			return -EINVAL;
 		}
 		*colon = 0;
-		rc = d_lun_add(d, addr, colon + 1);
+		if (d_inject_wanted(d, addr))
+			rc = d_lun_add_faulty(d, addr, colon + 1);
+		else
+			rc = d_lun_add(d, addr, colon + 1);
 		if (rc)
 			vdev_log(d->ctx, VDEV_LOG_ERROR, "--lun %s: %s", a->luns[i],
 				 vdev_strerror(rc));
 		free(addr);
 		if (rc)
 			return rc;
+	}
+	for (size_t i = 0; i < d->ninject; i++) {
+		if (!d->inject[i].used) {
+			vdev_log(d->ctx, VDEV_LOG_ERROR, "--inject-error: no disk LUN %u.%u",
+				 d->inject[i].target, d->inject[i].lun);
+			return -EINVAL;
+		}
 	}
 	rc = vdev_vhost_user_new(d->vd, d->loop, &vo, &d->vu);
 	if (rc) {

@@ -210,6 +210,47 @@ VDEV_API enum vdev_blk_engine vdev_blk_engine(const vdev_blk *blk);
 /** @return the number of requests in flight. */
 VDEV_API unsigned int vdev_blk_inflight(const vdev_blk *blk);
 
+/** Most error ranges one backend holds at a time (vdev_blk_inject_error()). */
+#define VDEV_BLK_INJECT_MAX 8
+
+/** The bit of operation @p op (enum vdev_blk_op) in vdev_blk_inject_error()'s mask. */
+#define VDEV_BLK_OP_BIT(op) (1u << (op))
+
+/** READ and WRITE: the usual mask for a failing medium. */
+#define VDEV_BLK_OPS_RW (VDEV_BLK_OP_BIT(VDEV_BLK_READ) | VDEV_BLK_OP_BIT(VDEV_BLK_WRITE))
+
+/**
+ * Fault injection, for tests and for VMMs that model failing media: from
+ * now on, a request whose operation is in @p ops_mask (VDEV_BLK_OP_BIT()
+ * of enum vdev_blk_op values) and which touches at least one byte of
+ * [@p offset, @p offset + @p len) completes with @p err, without reaching
+ * the host (nothing is read or written, not even the part outside the
+ * range). FLUSH has no range: with its bit in the mask, every FLUSH fails
+ * while the range is set. The request is still checked and queued as
+ * usual (vdev_blk_submit() returns its own errors first, e.g. -EINVAL past
+ * the end or -EAGAIN with the queue full; then 0), and its completion runs
+ * from the next poll like any other; cancelling it changes nothing.
+ * Requests already submitted are not affected.
+ *
+ * Up to VDEV_BLK_INJECT_MAX ranges may be set, and they may overlap: a
+ * request that matches several gets the error of the one set first.
+ * @p len 0 clears every range of the backend (the other arguments are
+ * then ignored). The range need not lie within the backend. The first
+ * request that fails because of a range is logged (one line per range).
+ *
+ * @param err a negative errno, as the host would report it: -EIO (the
+ *        SCSI layer turns it into MEDIUM ERROR, unrecovered read error
+ *        11h/00h for reads, write error 0Ch/00h for writes), -ENOSPC,
+ *        -EROFS, ...
+ * @return 0; -EINVAL (NULL @p blk, @p ops_mask 0 or with a bit that is no
+ *         operation, @p err not in -4095..-1, @p offset + @p len past
+ *         UINT64_MAX); -ENOSPC (VDEV_BLK_INJECT_MAX ranges are set);
+ *         -EOPNOTSUPP ("sg" backends, which carry no block requests).
+ * Thread: the backend's thread.
+ */
+VDEV_API int vdev_blk_inject_error(vdev_blk *blk, uint64_t offset, uint64_t len,
+				   uint32_t ops_mask, int err);
+
 /** Options for vdev_blk_loop_new(). Begins with struct_size. */
 struct vdev_blk_loop_opts {
 	size_t struct_size;

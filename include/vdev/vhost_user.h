@@ -43,7 +43,14 @@
  * server - nothing answered is lost, nothing answered twice. (QEMU 7.2's
  * vhost-user-scsi front end does not ask for the area; vhost-user-blk
  * and later vhost-user-scsi do.) Without it, requests in flight when the
- * connection drops are aborted by the device reset.
+ * connection drops are aborted by the device reset. A ring looks at its
+ * available ring as soon as it starts (requests made available while no
+ * back end was there had their kick taken by the front end), and an
+ * interrupt raised on a call fd that SET_VRING_CALL then replaces is
+ * raised again on the new one: QEMU starts rings with a notifier of its
+ * own as the call fd and swaps in the guest's afterwards without looking
+ * at the old one, so the completions of those first requests would
+ * otherwise never reach the guest.
  * Not yet: packed-ring inflight tracking (a packed ring is not tracked),
  * polling mode (no kick fd), IOTLB, postcopy, in-band notifications.
  * Anything malformed gets an error reply (when the front end asked for

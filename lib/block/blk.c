@@ -250,8 +250,12 @@ void vdev_blk_close(vdev_blk *b)
 	vdev__blk_finish_close(b);
 }
 
-/* Take a slot for the validated @req (@len bytes) and start or plug it. */
-static int submit_checked(vdev_blk *b, struct vdev_blk_req *req, uint64_t len)
+/*
+ * Take a slot for the validated @req (@len bytes) and start or plug it;
+ * or, with @inject (an injected error, blk_fault.c), complete it with
+ * that at once: delivered from the next poll, the host never sees it.
+ */
+static int submit_checked(vdev_blk *b, struct vdev_blk_req *req, uint64_t len, int inject)
 {
 	struct blk_slot *s;
 	int rc;
@@ -283,6 +287,10 @@ static int submit_checked(vdev_blk *b, struct vdev_blk_req *req, uint64_t len)
 	s->gen++;
 	req->internal[0] = (uint64_t)(uintptr_t)s;
 
+	if (inject) {
+		vdev__blk_complete(b, s, inject);
+		return 0;
+	}
 	if (b->plug_depth) {
 		s->where = BLK_PLUGGED;
 		*b->plug_tail = s;
@@ -314,7 +322,7 @@ int vdev_blk_submit(vdev_blk *b, struct vdev_blk_req *req)
 	rc = vdev__blk_validate(b, req, &len);
 	if (rc)
 		return rc;
-	return submit_checked(b, req, len);
+	return submit_checked(b, req, len, b->nfaults ? vdev__blk_fault_match(b, req, len) : 0);
 }
 
 int vdev__blk_scsi_submit(vdev_blk *b, struct vdev_blk_req *req, struct vdev__blk_scsi_cmd *cmd)
@@ -332,7 +340,7 @@ int vdev__blk_scsi_submit(vdev_blk *b, struct vdev_blk_req *req, struct vdev__bl
 	/* The op and the command travel with the request to the worker. */
 	req->op = VDEV__BLK_OP_SCSI;
 	req->internal[1] = (uint64_t)(uintptr_t)cmd;
-	return submit_checked(b, req, len);
+	return submit_checked(b, req, len, 0);
 }
 
 void vdev_blk_plug(vdev_blk *b)

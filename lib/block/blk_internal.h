@@ -110,6 +110,14 @@ struct vdev_blk_loop {
 	struct blk_pool *sg_pool;
 };
 
+/* An injected error range (vdev_blk_inject_error(), blk_fault.c). */
+struct blk_fault {
+	uint64_t start, end;    /* [start, end), end > start */
+	uint32_t ops;           /* VDEV_BLK_OP_BIT() mask */
+	int err;
+	uint64_t hits;          /* requests failed by it (the first one is logged) */
+};
+
 /* Test-only fault switches for the file driver (struct blk_file.quirks). */
 #define BLK_QUIRK_NO_FALLOCATE (1u << 0)  /* fallocate() fails with EOPNOTSUPP */
 
@@ -157,6 +165,8 @@ struct vdev_blk {
 	uint8_t *mem;           /* memory driver */
 	struct blk_file file;   /* file driver */
 	struct blk_sg *sg;      /* sg driver (NULL for the others) */
+	struct blk_fault faults[VDEV_BLK_INJECT_MAX]; /* in the order they were set */
+	unsigned int nfaults;
 };
 
 /* blk.c: completion plumbing for the engines (backend thread only). */
@@ -191,6 +201,12 @@ struct vdev__blk_scsi_cmd;
 /* The same for a pass-through command on an "sg" backend (blk_sg.c). */
 int vdev__blk_validate_scsi(const vdev_blk *b, const struct vdev_blk_req *req,
 			    const struct vdev__blk_scsi_cmd *cmd, uint64_t *len);
+
+/*
+ * blk_fault.c: the error a validated request (@len bytes, from
+ * vdev__blk_validate()) gets from an injected range, or 0 if none.
+ */
+int vdev__blk_fault_match(vdev_blk *b, const struct vdev_blk_req *req, uint64_t len);
 
 /* Advance an iovec cursor (idx, off) by n bytes, skipping empty entries. */
 void vdev__blk_iov_advance(const struct iovec *iov, unsigned int cnt, unsigned int *idx,

@@ -8,6 +8,7 @@ list(APPEND VDEV_SOURCES
   lib/block/blk_null.c
   lib/block/blk_file.c
   lib/block/blk_file_io.c
+  lib/block/blk_fault.c
   lib/block/blk_sg.c
   lib/block/blk_sg_io.c
   lib/block/blk_threads.c

@@ -146,6 +146,11 @@ struct vu_vring {
 	struct vu_kick *kick;       /* NULL: none, or polling mode */
 	int call_fd;                /* -1: none */
 	int err_fd;
+	/*
+	 * An interrupt was raised since call_fd was set: a new call fd gets
+	 * it again (see set_vring_fd() in vu_proto.c).
+	 */
+	bool irq_due;
 };
 
 /* ---- the server ---- */

@@ -319,6 +319,25 @@ static int set_vring_fd(struct vu_server *s, uint32_t req, uint64_t val, int *fd
 		if (v->call_fd >= 0)
 			close(v->call_fd);
 		v->call_fd = fd;
+		/*
+		 * An interrupt raised on the fd this one replaces may never reach
+		 * the guest: QEMU starts rings with its "masked" notifier as the
+		 * call fd and swaps in the guest's own after SET_VRING_ENABLE,
+		 * without looking at the old one (vhost_scsi_common_start(): "just
+		 * unmask everything"). Requests a ring runs at once when it starts
+		 * - resubmitted after a reconnect, or made available while the back
+		 * end was away - complete in between, and the guest would wait
+		 * forever for their interrupt. Raise it again on the new fd: a
+		 * spurious interrupt only makes the driver look at the used ring.
+		 */
+		if (fd >= 0 && v->irq_due) {
+			uint64_t one = 1;
+
+			v->irq_due = false;
+			if (write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+				vdev__vu_log(s, VDEV_LOG_WARN, "ring %u: call fd write failed",
+					     index);
+		}
 		return 0;
 	default:
 		if (v->err_fd >= 0)

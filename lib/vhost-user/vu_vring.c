@@ -138,6 +138,7 @@ static int vring_start(struct vu_server *s, unsigned int index)
 	int rc;
 
 	vdev__vu_inflight_attach(s, index);
+	v->irq_due = false; /* what the ring's last run raised is not this run's business */
 	rc = vdev_virtio_ext_queue_setup(s->vd, index, &q);
 	if (!rc)
 		rc = vdev_virtio_ext_queue_enable(s->vd, index, 1);
@@ -263,7 +264,10 @@ static void ext_queue_irq(void *opaque, unsigned int index)
 	struct vu_server *s = opaque;
 	uint64_t one = 1;
 
-	if (index < s->nq && s->vr[index].call_fd >= 0 &&
+	if (index >= s->nq)
+		return;
+	s->vr[index].irq_due = true;
+	if (s->vr[index].call_fd >= 0 &&
 	    write(s->vr[index].call_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 		vdev__vu_log(s, VDEV_LOG_WARN, "ring %u: call fd write failed", index);
 }
