@@ -169,6 +169,59 @@ static void test_cdrom(void **state)
 	assert_memory_equal(l->vendor, "V       ", 8);
 }
 
+/* vdev_scsi_lun_blk() / vdev_scsi_lun_type(): what the LUN holds, through media changes. */
+static void test_lun_accessors(void **state)
+{
+	struct ls *x = *state;
+	struct vdev_blk_opts bo = {
+		.struct_size = sizeof(bo),
+		.driver = "file",
+		.readonly = 1,
+	};
+	vdev_blk *medium = NULL;
+	vdev_scsi_lun *disk, *cd, *empty;
+	char spec[128];
+
+	snprintf(spec, sizeof(spec), "lun0=disk:%s:bs=4096", x->img);
+	disk = add_ok(x, spec);
+	snprintf(spec, sizeof(spec), "lun7.1=cdrom:%s", x->iso);
+	cd = add_ok(x, spec);
+	empty = add_ok(x, "lun2=cdrom:");
+
+	assert_int_equal(vdev_scsi_lun_type(disk), VDEV_SCSI_LUN_DISK);
+	assert_int_equal(vdev_scsi_lun_type(cd), VDEV_SCSI_LUN_CDROM);
+	assert_int_equal(vdev_scsi_lun_type(empty), VDEV_SCSI_LUN_CDROM);
+	assert_int_equal(vdev_scsi_lun_type(NULL), -EINVAL);
+	assert_null(vdev_scsi_lun_blk(NULL));
+	assert_null(vdev_scsi_lun_blk(empty));
+
+	/* The backend the spec opened: the file's size, the LUN's read-only-ness. */
+	assert_non_null(vdev_scsi_lun_blk(disk));
+	assert_ptr_equal(vdev_scsi_lun_blk(disk), disk->blk);
+	assert_int_equal(vdev_blk_size(vdev_scsi_lun_blk(disk)), 8u << 20);
+	assert_false(vdev_blk_readonly(vdev_scsi_lun_blk(disk)));
+	assert_non_null(vdev_scsi_lun_blk(cd));
+	assert_int_equal(vdev_blk_size(vdev_scsi_lun_blk(cd)), 2048u * 100);
+	assert_true(vdev_blk_readonly(vdev_scsi_lun_blk(cd)));
+
+	/* Eject: no backend; insert into the empty drive: that one. */
+	assert_int_equal(vdev_scsi_lun_set_medium(cd, NULL, 1), 0);
+	st_track(x->s, 7, 1, NULL);
+	assert_null(vdev_scsi_lun_blk(cd));
+	bo.path = x->iso;
+	assert_int_equal(vdev_blk_open(x->s->mv.ctx, &bo, &medium), 0);
+	assert_int_equal(vdev_scsi_lun_set_medium(empty, medium, 1), 0);
+	st_track(x->s, 0, 2, medium);
+	assert_ptr_equal(vdev_scsi_lun_blk(empty), medium);
+	assert_int_equal(vdev_scsi_lun_type(empty), VDEV_SCSI_LUN_CDROM);
+
+	/* Found again by address: the same answers. */
+	assert_ptr_equal(vdev_scsi_lun_blk(vdev_scsi_lun_find(x->s->bus, 0, 0)), disk->blk);
+	assert_int_equal(vdev_scsi_lun_type(vdev_scsi_lun_find(x->s->bus, 7, 1)),
+			 VDEV_SCSI_LUN_CDROM);
+	assert_int_equal(vdev_scsi_lun_type(vdev_scsi_lun_find(x->s->bus, 7, 2)), -EINVAL);
+}
+
 static void test_shared_loop(void **state)
 {
 	struct ls *x = *state;
@@ -359,6 +412,7 @@ int main(void)
 		T(test_disk_default),
 		T(test_disk_options),
 		T(test_cdrom),
+		T(test_lun_accessors),
 		T(test_shared_loop),
 		T(test_open_failures),
 		T(test_malformed),

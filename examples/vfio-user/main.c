@@ -24,98 +24,50 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include "daemon.h"
 
 static void log_cb(void *opaque, enum vdev_log_level level, const char *msg)
 {
-	static const char *const names[] = { "error", "warn", "info", "debug" };
 	struct daemon *d = opaque;
-	struct timespec ts;
 
-	if ((int)level > (d->verbose >= 2 ? VDEV_LOG_DEBUG : VDEV_LOG_INFO))
-		return;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	fprintf(stderr, "[%5ld.%03ld] vdev-vfio-user: %s: %s\n", (long)ts.tv_sec,
-		ts.tv_nsec / 1000000, names[level], msg);
-}
-
-static void timer_cb(uv_timer_t *t);
-
-/* Arm the loop timer for the library's next deadline. */
-static void timers_sync(struct daemon *d)
-{
-	uint64_t deadline, now;
-
-	if (d->stopping || vdev_timers_next_deadline(d->ctx, &deadline)) {
-		uv_timer_stop(&d->timer);
-		return;
-	}
-	now = vdev_now_ns(d->ctx);
-	uv_timer_start(&d->timer, timer_cb,
-		       deadline > now ? (deadline - now + 999999) / 1000000 : 0, 0);
+	ex_log_line("vdev-vfio-user", d->verbose, level, msg);
 }
 
 static void timers_changed(void *opaque)
 {
-	timers_sync(opaque);
-}
+	struct daemon *d = opaque;
 
-static void timer_cb(uv_timer_t *t)
-{
-	struct daemon *d = t->loop->data;
-
-	vdev_timers_run(d->ctx);
-	timers_sync(d);
-}
-
-static void blk_cb(uv_poll_t *h, int status, int events)
-{
-	struct daemon *d = h->loop->data;
-
-	(void)status;
-	(void)events;
-	vdev_blk_loop_poll(d->bloop);
-	vdev_timers_run(d->ctx);
-	timers_sync(d);
+	ex_timers_sync(&d->ev);
 }
 
 static void vfu_event(void *opaque, enum vdev_vfio_user_event ev)
 {
 	struct daemon *d = opaque;
 
-	if (ev == VDEV_VFIO_USER_DISCONNECTED && !d->stopping)
+	if (ev == VDEV_VFIO_USER_DISCONNECTED && !d->ev.stopping)
 		vdev_log(d->ctx, VDEV_LOG_INFO, "client gone; waiting for the next one");
-	timers_sync(d);
+	ex_timers_sync(&d->ev);
 }
 
-static void stop(struct daemon *d, const char *why)
+static void stop(void *opaque, const char *why)
 {
-	if (d->stopping)
+	struct daemon *d = opaque;
+
+	if (d->ev.stopping)
 		return;
-	d->stopping = 1;
+	d->ev.stopping = 1;
 	vdev_log(d->ctx, VDEV_LOG_INFO, "%s: shutting down", why);
 	vdev_vfio_user_free(d->vs);
 	d->vs = NULL;
-	d_control_stop(d);
-	uv_close((uv_handle_t *)&d->sigterm, NULL);
-	uv_close((uv_handle_t *)&d->sigint, NULL);
+	ex_control_stop(&d->control);
+	ex_signals_close(&d->ev);
 	/* Destroying the device closes every LUN's backend (their I/O finishes first). */
 	vdev_device_destroy(d->dev);
 	d->dev = NULL;
-	uv_poll_stop(&d->blk_poll);
-	uv_close((uv_handle_t *)&d->blk_poll, NULL);
-	uv_timer_stop(&d->timer);
-	uv_close((uv_handle_t *)&d->timer, NULL);
-}
-
-static void signal_cb(uv_signal_t *h, int signum)
-{
-	stop(h->loop->data, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+	ex_blk_stop(&d->ev);
 }
 
 static void usage(FILE *f)
@@ -238,7 +190,7 @@ int main(int argc, char **argv)
 			usage(stderr);
 			return 2;
 		}
-		return d_control_send(send, argv[optind]);
+		return ex_control_send("vdev-vfio-user", send, argv[optind]);
 	}
 	if (optind != argc || (!list && (!vo.socket_path || !device))) {
 		usage(stderr);
@@ -278,13 +230,8 @@ int main(int argc, char **argv)
 		vdev_ctx_free(d.ctx);
 		return 1;
 	}
-	uv_timer_init(&loop, &d.timer);
-	uv_poll_init(&loop, &d.blk_poll, vdev_blk_loop_event_fd(d.bloop));
-	uv_poll_start(&d.blk_poll, UV_READABLE, blk_cb);
-	uv_signal_init(&loop, &d.sigterm);
-	uv_signal_init(&loop, &d.sigint);
-	uv_signal_start(&d.sigterm, signal_cb, SIGTERM);
-	uv_signal_start(&d.sigint, signal_cb, SIGINT);
+	(void)ex_blk_start(&d.ev, &loop, d.ctx, d.bloop);
+	ex_signals_start(&d.ev, stop, &d);
 	vdev_log(d.ctx, VDEV_LOG_INFO, "serving on %s", vo.socket_path);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	uv_loop_close(&loop);

@@ -7,10 +7,8 @@
  * medium, for testing guests' error paths. LBA and COUNT are in the LUN's
  * logical blocks (bs=).
  *
- * The error ranges go on the LUN's block backend, so such a LUN's backend
- * is opened here instead of by vdev_scsi_lun_add_str(), which keeps the
- * backend it opens to itself: its spec is parsed here, for disk LUNs only
- * ([disk:]PATH[:OPT]..., the --lun options of a disk).
+ * The error ranges go on the block backend vdev_scsi_lun_add_str() opened
+ * for the LUN (vdev_scsi_lun_blk()), disk LUNs only.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -48,7 +46,7 @@ int d_inject_parse(struct daemon *d, const char *s)
 	in = &d->inject[d->ninject];
 	memcpy(addr, s, alen);
 	addr[alen] = '\0';
-	if (d_parse_addr(addr, &in->target, &in->lun) ||
+	if (ex_parse_addr(addr, &in->target, &in->lun) ||
 	    parse_u64(colon + 1, &end, &in->lba) || *end != ':' ||
 	    parse_u64(end + 1, &end, &in->count) || *end || !in->count)
 		return -EINVAL;
@@ -61,7 +59,7 @@ int d_inject_wanted(const struct daemon *d, const char *addr)
 {
 	unsigned int t, l;
 
-	if (d_parse_addr(addr, &t, &l))
+	if (ex_parse_addr(addr, &t, &l))
 		return 0;
 	for (size_t i = 0; i < d->ninject; i++)
 		if (d->inject[i].target == t && d->inject[i].lun == l)
@@ -69,47 +67,16 @@ int d_inject_wanted(const struct daemon *d, const char *addr)
 	return 0;
 }
 
-/* A disk spec "[disk:]PATH[:OPT]..." (@copy is modified) into the two option structs. */
-static int parse_disk(char *copy, struct vdev_blk_opts *bo, struct vdev_scsi_lun_opts *lo)
+/* The logical block size a disk spec's "bs=" option asks for (512 by default). */
+static uint32_t spec_block_size(const char *spec)
 {
-	char *tok, *next;
-
-	if (!strncmp(copy, "disk:", 5))
-		copy += 5;
-	else if (!strncmp(copy, "cdrom:", 6) || !strncmp(copy, "sg:", 3))
-		return -EINVAL; /* disks only: a CD-ROM is read-only, sg has no block requests */
-	next = strchr(copy, ':');
-	if (next)
-		*next++ = '\0';
-	if (!*copy)
-		return -EINVAL;
-	bo->path = copy;
-	for (tok = next; tok; tok = next) {
-		next = strchr(tok, ':');
-		if (next)
-			*next++ = '\0';
-		if (!strcmp(tok, "ro"))
-			lo->readonly = bo->readonly = 1;
-		else if (!strcmp(tok, "direct"))
-			bo->direct = 1;
-		else if (!strcmp(tok, "wc"))
-			lo->write_cache = 1;
-		else if (!strcmp(tok, "wt"))
-			lo->write_cache = -1;
-		else if (!strcmp(tok, "bs=512"))
-			lo->block_size = 512;
-		else if (!strcmp(tok, "bs=4096"))
-			lo->block_size = 4096;
-		else if (!strncmp(tok, "serial=", 7))
-			lo->serial = tok + 7;     /* checked by vdev_scsi_lun_add() */
-		else if (!strncmp(tok, "vendor=", 7))
-			lo->vendor = tok + 7;
-		else if (!strncmp(tok, "product=", 8))
-			lo->product = tok + 8;
-		else
-			return -EINVAL;
-	}
-	return 0;
+	if (!strncmp(spec, "disk:", 5))
+		spec += 5;
+	/* The options follow PATH, which holds no ':'. */
+	for (const char *p = strchr(spec, ':'); p; p = strchr(p + 1, ':'))
+		if (!strncmp(p, ":bs=4096", 8) && (p[8] == ':' || !p[8]))
+			return 4096;
+	return 512;
 }
 
 /* Put every --inject-error range of LUN @t.@l on @blk (blocks of @bs bytes). */
@@ -135,47 +102,30 @@ static int inject(struct daemon *d, vdev_blk *blk, unsigned int t, unsigned int 
 
 int d_lun_add_faulty(struct daemon *d, const char *addr, const char *spec)
 {
-	struct vdev_blk_opts bo = {
-		.struct_size = sizeof(bo),
-		.driver = "file",
-		.loop = d->bloop,
-	};
-	struct vdev_scsi_lun_opts lo = {
-		.struct_size = sizeof(lo),
-		.type = VDEV_SCSI_LUN_DISK,
-	};
-	vdev_blk *blk = NULL;
+	vdev_scsi_lun *lun;
 	unsigned int t, l;
-	char *copy;
 	int rc;
 
-	if (d_parse_addr(addr, &t, &l))
+	if (ex_parse_addr(addr, &t, &l))
 		return -EINVAL;
-	copy = strdup(spec);
-	if (!copy)
-		return -ENOMEM;
-	rc = parse_disk(copy, &bo, &lo);
-	if (rc) {
+	rc = ex_lun_add(d->bus, d->bloop, addr, spec);
+	if (rc)
+		return rc;
+	/* Before the server listens: no guest sees the LUN without its error ranges. */
+	lun = vdev_scsi_lun_find(d->bus, (uint16_t)t, (uint16_t)l);
+	if (vdev_scsi_lun_type(lun) != VDEV_SCSI_LUN_DISK) {
+		/* A CD-ROM is read-only, sg has no block requests. */
 		vdev_log(d->ctx, VDEV_LOG_ERROR, "LUN %u.%u \"%s\": --inject-error takes a disk "
-			 "LUN ([disk:]PATH[:ro|direct|wc|wt|bs=|serial=|vendor=|product=]...)",
-			 t, l, spec);
-		goto out;
-	}
-	rc = vdev_blk_open(d->ctx, &bo, &blk);
-	if (!rc)
-		rc = inject(d, blk, t, l, lo.block_size ? lo.block_size : 512);
-	if (!rc) {
-		lo.blk = blk;
-		rc = vdev_scsi_lun_add(d->bus, (uint16_t)t, (uint16_t)l, &lo, NULL);
+			 "LUN ([disk:]PATH[:OPT]...)", t, l, spec);
+		rc = -EINVAL;
+	} else {
+		rc = inject(d, vdev_scsi_lun_blk(lun), t, l, spec_block_size(spec));
 	}
 	if (rc) {
-		vdev_blk_close(blk); /* still ours when vdev_scsi_lun_add() failed */
-		goto out;
+		vdev_scsi_lun_remove(d->bus, (uint16_t)t, (uint16_t)l);
+		return rc;
 	}
-	if (!lo.readonly)
-		d_remember_file(d, bo.path);
+	d_remember_spec(d, spec);
 	vdev_log(d->ctx, VDEV_LOG_INFO, "LUN %u.%u added: %s", t, l, spec);
-out:
-	free(copy);
-	return rc;
+	return 0;
 }

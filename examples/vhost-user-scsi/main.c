@@ -27,27 +27,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "daemon.h"
 
 static void log_cb(void *opaque, enum vdev_log_level level, const char *msg)
 {
-	static const char *const names[] = { "error", "warn", "info", "debug" };
 	struct daemon *d = opaque;
-	struct timespec ts;
 
-	if ((int)level > (d->verbose >= 2 ? VDEV_LOG_DEBUG : VDEV_LOG_INFO))
-		return;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	fprintf(stderr, "[%5ld.%03ld] vdev-vhost-user-scsi: %s: %s\n", (long)ts.tv_sec,
-		ts.tv_nsec / 1000000, names[level], msg);
+	ex_log_line("vdev-vhost-user-scsi", d->verbose, level, msg);
 }
 
 static void timers_changed(void *opaque)
 {
-	d_timers_sync(opaque);
+	struct daemon *d = opaque;
+
+	ex_timers_sync(&d->ev);
 }
 
 static void vu_event(void *opaque, enum vdev_vhost_user_event ev, unsigned int q)
@@ -55,10 +50,10 @@ static void vu_event(void *opaque, enum vdev_vhost_user_event ev, unsigned int q
 	struct daemon *d = opaque;
 
 	(void)q;
-	if (ev == VDEV_VHOST_USER_DISCONNECTED && !d->stopping)
+	if (ev == VDEV_VHOST_USER_DISCONNECTED && !d->ev.stopping)
 		vdev_log(d->ctx, VDEV_LOG_INFO, "front end gone; waiting for the next one");
 	/* Kicks and resets may arm library timers. */
-	d_timers_sync(d);
+	ex_timers_sync(&d->ev);
 }
 
 static void flush_files(struct daemon *d)
@@ -76,27 +71,23 @@ static void flush_files(struct daemon *d)
 	d->nfiles = 0;
 }
 
-static void stop(struct daemon *d, const char *why)
+static void stop(void *opaque, const char *why)
 {
-	if (d->stopping)
+	struct daemon *d = opaque;
+
+	if (d->ev.stopping)
 		return;
-	d->stopping = 1;
+	d->ev.stopping = 1;
 	vdev_log(d->ctx, VDEV_LOG_INFO, "%s: shutting down", why);
 	vdev_vhost_user_free(d->vu);
 	d->vu = NULL;
-	d_control_stop(d);
-	uv_close((uv_handle_t *)&d->sigterm, NULL);
-	uv_close((uv_handle_t *)&d->sigint, NULL);
+	ex_control_stop(&d->control);
+	ex_signals_close(&d->ev);
 	/* Closing the device closes every LUN's backend (their I/O finishes first). */
 	vdev_device_destroy(d->dev);
 	d->dev = NULL;
 	d_backend_stop(d);
 	flush_files(d);
-}
-
-static void signal_cb(uv_signal_t *h, int signum)
-{
-	stop(h->loop->data, signum == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
 static void usage(FILE *f)
@@ -213,7 +204,8 @@ static int setup(struct daemon *d, const struct args *a)
 		char *addr = strdup(a->luns[i]), *colon = addr ? strchr(addr, ':') : NULL;
 
 		if (!colon) {
-			vdev_log(d->ctx, VDEV_LOG_ERROR, "--lun %s: expected ADDR:SPEC", a->luns[i]);
+			vdev_log(d->ctx, VDEV_LOG_ERROR, "--lun %s: expected ADDR:SPEC",
+				 a->luns[i]);
 			free(addr);
 			return -EINVAL;
 		}
@@ -251,10 +243,7 @@ static int setup(struct daemon *d, const struct args *a)
 		}
 		vdev_log(d->ctx, VDEV_LOG_INFO, "control socket on %s", a->control);
 	}
-	uv_signal_init(d->loop, &d->sigterm);
-	uv_signal_init(d->loop, &d->sigint);
-	uv_signal_start(&d->sigterm, signal_cb, SIGTERM);
-	uv_signal_start(&d->sigint, signal_cb, SIGINT);
+	ex_signals_start(&d->ev, stop, d);
 	vdev_log(d->ctx, VDEV_LOG_INFO, "%u LUN(s), %u request queue(s) of %u",
 		 vdev_scsi_lun_count(d->bus), a->num_queues, a->queue_size);
 	return 0;
@@ -280,8 +269,8 @@ int main(int argc, char **argv)
 		/* Partial setup: tear down what exists, then report. */
 		vdev_vhost_user_free(d.vu);
 		d.vu = NULL;
-		d.stopping = 1;
-		d_control_stop(&d);
+		d.ev.stopping = 1;
+		ex_control_stop(&d.control);
 		vdev_device_destroy(d.dev);
 		if (d.bloop)
 			d_backend_stop(&d);

@@ -301,6 +301,21 @@ VDEV_API vdev_scsi_lun *vdev_scsi_lun_find(vdev_scsi_bus *bus, uint16_t target, 
 VDEV_API unsigned int vdev_scsi_lun_count(const vdev_scsi_bus *bus);
 
 /**
+ * The LUN's block backend: a disk's file, a CD-ROM's current medium, a
+ * pass-through LUN's sg device. Owned by the LUN: do not close it. Valid
+ * until the LUN is removed or its medium changed (vdev_scsi_lun_set_medium()).
+ * Thread: the bus's. @return the backend; NULL for a NULL @p lun or a
+ * CD-ROM drive without a medium.
+ */
+VDEV_API vdev_blk *vdev_scsi_lun_blk(vdev_scsi_lun *lun);
+
+/**
+ * The LUN's type. Thread: the bus's (the type never changes while the LUN
+ * exists). @return an enum vdev_scsi_lun_type value; -EINVAL for NULL.
+ */
+VDEV_API int vdev_scsi_lun_type(const vdev_scsi_lun *lun);
+
+/**
  * The LUN's medium changed size (call after growing the file): CAPACITY
  * DATA HAS CHANGED unit attention + event. @return 0 or a negative errno
  * (-ENOMEDIUM: a CD-ROM drive without a medium).

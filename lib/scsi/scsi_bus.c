@@ -84,6 +84,16 @@ unsigned int vdev_scsi_lun_count(const vdev_scsi_bus *bus)
 	return bus ? bus->nluns : 0;
 }
 
+vdev_blk *vdev_scsi_lun_blk(vdev_scsi_lun *lun)
+{
+	return lun ? lun->blk : NULL;
+}
+
+int vdev_scsi_lun_type(const vdev_scsi_lun *lun)
+{
+	return lun ? lun->type : -EINVAL;
+}
+
 /* INQUIRY strings: printable ASCII (SPC-4 §4.3.1), at most @max bytes. */
 static int check_ascii(const char *s, size_t max)
 {

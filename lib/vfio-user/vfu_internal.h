@@ -22,6 +22,7 @@
 #include <vdev/vfio_user.h>
 
 #include "core/core.h"
+#include "core/msg_sock.h"
 
 /* ---- wire format ---- */
 
@@ -166,9 +167,7 @@ struct vfu_server {
 	uv_poll_t *conn_h;
 	int conn_fd;
 	uint8_t *rbuf;               /* VFU_MAX_MSG bytes */
-	size_t rlen;
-	int rfds[VFU_MAX_FDS];
-	unsigned int nrfds;
+	struct vdev__msgsock_rx rx;  /* reads into rbuf */
 	uint8_t *wbuf;               /* replies, VFU_MAX_MSG bytes */
 
 	/* negotiated */

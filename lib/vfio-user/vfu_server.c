@@ -14,9 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "vfio-user/vfu_internal.h"
@@ -78,14 +75,12 @@ static int sock_send(struct vfu_server *s, const void *buf, size_t len)
 	const uint8_t *p = buf;
 
 	while (len) {
-		ssize_t n;
+		long n;
 
 		if (s->conn_fd < 0)
 			return -EPIPE;
-		n = send(s->conn_fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+		n = vdev__msgsock_send(s->conn_fd, p, len, NULL, 0);
+		if (n == -EAGAIN || n == -EWOULDBLOCK) {
 			struct pollfd pfd = { .fd = s->conn_fd, .events = POLLOUT };
 
 			if (poll(&pfd, 1, 1000) <= 0)
@@ -110,83 +105,17 @@ static int null_send(struct vfu_server *s, const void *buf, size_t len)
 
 /* ---- receiving ---- */
 
-static void rfds_close(struct vfu_server *s)
+/* The whole message's length (vfio-user counts the header in), or -EBADMSG. */
+static long msg_len(void *opaque, const uint8_t *hdr)
 {
-	for (unsigned int i = 0; i < s->nrfds; i++)
-		close(s->rfds[i]);
-	s->nrfds = 0;
-}
+	struct vfu_server *s = opaque;
+	uint32_t size = vdev__le32(hdr + 4);
 
-/* Take the fds of one control message. @return 0 or -EBADMSG (too many). */
-static int take_cmsg(struct vfu_server *s, struct msghdr *mh)
-{
-	int rc = 0;
-
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
-		size_t n;
-
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < n; i++) {
-			int fd;
-
-			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-			if (s->nrfds < VFU_MAX_FDS) {
-				s->rfds[s->nrfds++] = fd;
-			} else {
-				close(fd);
-				rc = -EBADMSG;
-			}
-		}
-	}
-	if (mh->msg_flags & MSG_CTRUNC)
-		rc = -EBADMSG;
-	return rc;
-}
-
-/* Read towards the end of the current message. @return 1 (complete), 0 (later), < 0. */
-static int read_some(struct vfu_server *s)
-{
-	union {
-		char b[CMSG_SPACE(sizeof(int) * VFU_MAX_FDS)];
-		struct cmsghdr align;
-	} u;
-	size_t want;
-	struct iovec iov;
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	ssize_t n;
-
-	if (s->rlen < VFU_HDR_SIZE) {
-		want = VFU_HDR_SIZE - s->rlen;
-	} else {
-		uint32_t size = vdev__le32(s->rbuf + 4);
-
-		if (size < VFU_HDR_SIZE || size > VFU_MAX_MSG) {
-			vdev__vfu_log(s, VDEV_LOG_WARN, "message of %u bytes: bad size", size);
-			return -EBADMSG;
-		}
-		want = size - s->rlen;
-		if (!want)
-			return 1;
-	}
-	iov.iov_base = s->rbuf + s->rlen;
-	iov.iov_len = want;
-	mh.msg_control = u.b;
-	mh.msg_controllen = sizeof(u.b);
-	do
-		n = recvmsg(s->conn_fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
-	if (n == 0)
-		return -ECONNRESET;
-	if (take_cmsg(s, &mh))
+	if (size < VFU_HDR_SIZE || size > VFU_MAX_MSG) {
+		vdev__vfu_log(s, VDEV_LOG_WARN, "message of %u bytes: bad size", size);
 		return -EBADMSG;
-	s->rlen += (size_t)n;
-	if (s->rlen < VFU_HDR_SIZE)
-		return 0;
-	return s->rlen == vdev__le32(s->rbuf + 4) ? 1 : 2;
+	}
+	return (long)size;
 }
 
 static void conn_cb(uv_poll_t *h, int status, int events);
@@ -210,12 +139,9 @@ static int process(struct vfu_server *s)
 		.flags = vdev__le32(s->rbuf + 8),
 		.p = s->rbuf + VFU_HDR_SIZE,
 	};
-	int fds[VFU_MAX_FDS];
-	unsigned int nfds = s->nrfds;
+	int fds[VDEV__MSGSOCK_MAX_FDS];
+	unsigned int nfds = vdev__msgsock_take(&s->rx, fds);
 
-	memcpy(fds, s->rfds, nfds * sizeof(int));
-	s->nrfds = 0;
-	s->rlen = 0;
 	return vdev__vfu_handle(s, &m, fds, nfds);
 }
 
@@ -231,7 +157,7 @@ static void conn_cb(uv_poll_t *h, int status, int events)
 	}
 	/* One message after another, until the socket is empty or a reply is deferred. */
 	while (s->conn_fd >= 0 && !s->waiting) {
-		rc = read_some(s);
+		rc = vdev__msgsock_read(s->conn_fd, &s->rx);
 		if (rc == 0)
 			return;
 		if (rc < 0)
@@ -277,8 +203,7 @@ static void conn_drop(struct vfu_server *s, const char *why)
 		return;
 	vdev__vfu_log(s, VDEV_LOG_INFO, "connection closed: %s", why);
 	vdev__vfu_conn_reset(s);
-	rfds_close(s);
-	s->rlen = 0;
+	vdev__msgsock_rx_reset(&s->rx);
 	if (s->wait_h)
 		uv_timer_stop(s->wait_h);
 	if (s->conn_h) {
@@ -301,24 +226,13 @@ static void accept_cb(uv_poll_t *h, int status, int events)
 	(void)events;
 	if (status < 0)
 		return;
-	fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	fd = vdev__msgsock_accept(s->loop, s->listen_fd, s->conn_fd >= 0, s, &s->conn_h);
+	if (fd == -EBUSY)
+		vdev__vfu_log(s, VDEV_LOG_WARN, "second connection refused (one at a time)");
 	if (fd < 0)
 		return;
-	if (s->conn_fd >= 0) {
-		vdev__vfu_log(s, VDEV_LOG_WARN, "second connection refused (one at a time)");
-		close(fd);
-		return;
-	}
-	s->conn_h = calloc(1, sizeof(*s->conn_h));
-	if (!s->conn_h || uv_poll_init(s->loop, s->conn_h, fd)) {
-		free(s->conn_h);
-		s->conn_h = NULL;
-		close(fd);
-		return;
-	}
-	s->conn_h->data = s;
 	s->conn_fd = fd;
-	s->rlen = 0;
+	s->rx.len = 0;
 	vdev__vfu_log(s, VDEV_LOG_INFO, "client connected on %s", s->path);
 	conn_poll(s, true);
 	if (s->event)
@@ -347,6 +261,11 @@ static int server_alloc(vdev_device *dev, uv_loop_t *loop, struct vfu_server **o
 	s->loop = loop;
 	s->listen_fd = s->conn_fd = -1;
 	s->rbuf = malloc(VFU_MAX_MSG);
+	s->rx.buf = s->rbuf;
+	s->rx.hdr_size = VFU_HDR_SIZE;
+	s->rx.max_fds = VFU_MAX_FDS;
+	s->rx.msg_len = msg_len;
+	s->rx.opaque = s;
 	s->wbuf = malloc(VFU_MAX_MSG);
 	s->msi_fds = malloc(32 * sizeof(int));
 	if (!s->rbuf || !s->wbuf || !s->msi_fds)
@@ -381,40 +300,6 @@ nomem:
 	free(s->msix_fds);
 	free(s);
 	return -ENOMEM;
-}
-
-static int listen_on(struct vfu_server *s, const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct stat st;
-	int fd, rc;
-
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	/* A stale socket from an earlier run: replace it (never another file). */
-	if (!stat(path, &st) && S_ISSOCK(st.st_mode))
-		unlink(path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 4)) {
-		rc = -errno;
-		close(fd);
-		return rc;
-	}
-	s->listen_h = calloc(1, sizeof(*s->listen_h));
-	if (!s->listen_h || uv_poll_init(s->loop, s->listen_h, fd)) {
-		free(s->listen_h);
-		s->listen_h = NULL;
-		close(fd);
-		unlink(path);
-		return -ENOMEM;
-	}
-	s->listen_h->data = s;
-	s->listen_fd = fd;
-	uv_poll_start(s->listen_h, UV_READABLE, accept_cb);
-	return 0;
 }
 
 static void server_release(struct vfu_server *s)
@@ -457,7 +342,9 @@ int vdev_vfio_user_new(vdev_device *dev, struct uv_loop_s *loop,
 	s->event = o.event;
 	s->opaque = o.opaque;
 	s->path = strdup(o.socket_path);
-	rc = s->path ? listen_on(s, s->path) : -ENOMEM;
+	rc = s->path ? vdev__msgsock_listen(loop, s->path, s, accept_cb, &s->listen_fd,
+					    &s->listen_h)
+		     : -ENOMEM;
 	if (rc) {
 		free(s->path);
 		s->path = NULL;

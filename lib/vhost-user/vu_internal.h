@@ -22,6 +22,7 @@
 #include <vdev/virtio.h>
 
 #include "core/core.h"
+#include "core/msg_sock.h"
 
 /* ---- wire format ---- */
 
@@ -174,9 +175,7 @@ struct vu_server {
 	int conn_fd;
 	bool conn_paused;            /* reading stopped while GET_VRING_BASE drains */
 	uint8_t rbuf[VU_HDR_SIZE + VU_MAX_PAYLOAD];
-	size_t rlen;
-	int rfds[VU_MAX_FDS];
-	unsigned int nrfds;
+	struct vdev__msgsock_rx rx;  /* reads into rbuf */
 	struct vu_msg msg;
 
 	/* negotiated */

@@ -9,12 +9,8 @@
  * so the fds that arrive belong to the message being read.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "vhost-user/vu_internal.h"
@@ -55,35 +51,12 @@ static void handle_close(struct vu_server *s, uv_handle_t *h)
 static int sock_send(struct vu_server *s, const void *buf, size_t len, const int *fds,
 		     unsigned int nfds)
 {
-	union {
-		char b[CMSG_SPACE(sizeof(int) * VU_MAX_FDS)];
-		struct cmsghdr align;
-	} u;
-	struct iovec iov = { .iov_base = (void *)(uintptr_t)buf, .iov_len = len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	ssize_t n;
-
 	if (s->conn_fd < 0)
 		return -EPIPE;
-	if (nfds) {
-		struct cmsghdr *c;
-
-		if (nfds > VU_MAX_FDS)
-			return -EINVAL;
-		memset(&u, 0, sizeof(u));
-		mh.msg_control = u.b;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-	}
+	if (nfds > VU_MAX_FDS)
+		return -EINVAL;
 	/* Replies are small: a full socket buffer means the front end stopped reading. */
-	do
-		n = sendmsg(s->conn_fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
-	while (n < 0 && errno == EINTR);
-	if (n != (ssize_t)len)
+	if (vdev__msgsock_send(s->conn_fd, buf, len, fds, nfds) != (long)len)
 		return -EPIPE;
 	return 0;
 }
@@ -101,83 +74,17 @@ static int null_send(struct vu_server *s, const void *buf, size_t len, const int
 
 /* ---- receiving ---- */
 
-static void rfds_close(struct vu_server *s)
+/* The whole message's length from its header, or -EBADMSG (too big). */
+static long msg_len(void *opaque, const uint8_t *hdr)
 {
-	for (unsigned int i = 0; i < s->nrfds; i++)
-		close(s->rfds[i]);
-	s->nrfds = 0;
-}
+	struct vu_server *s = opaque;
+	uint32_t size = vdev__le32(hdr + 8);
 
-/* Take the fds of one control message. @return 0 or -EBADMSG (too many). */
-static int take_cmsg(struct vu_server *s, struct msghdr *mh)
-{
-	int rc = 0;
-
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
-		size_t n;
-
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < n; i++) {
-			int fd;
-
-			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-			if (s->nrfds < VU_MAX_FDS) {
-				s->rfds[s->nrfds++] = fd;
-			} else {
-				close(fd);
-				rc = -EBADMSG;
-			}
-		}
-	}
-	if (mh->msg_flags & MSG_CTRUNC)
-		rc = -EBADMSG;
-	return rc;
-}
-
-/* Read towards the end of the current message. @return 1 (complete), 0 (later), < 0. */
-static int read_some(struct vu_server *s)
-{
-	union {
-		char b[CMSG_SPACE(sizeof(int) * VU_MAX_FDS)];
-		struct cmsghdr align;
-	} u;
-	size_t want;
-	struct iovec iov;
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	ssize_t n;
-
-	if (s->rlen < VU_HDR_SIZE) {
-		want = VU_HDR_SIZE - s->rlen;
-	} else {
-		uint32_t size = vdev__le32(s->rbuf + 8);
-
-		if (size > VU_MAX_PAYLOAD) {
-			vdev__vu_log(s, VDEV_LOG_WARN, "message of %u bytes: too big", size);
-			return -EBADMSG;
-		}
-		want = VU_HDR_SIZE + size - s->rlen;
-		if (!want)
-			return 1;
-	}
-	iov.iov_base = s->rbuf + s->rlen;
-	iov.iov_len = want;
-	mh.msg_control = u.b;
-	mh.msg_controllen = sizeof(u.b);
-	do
-		n = recvmsg(s->conn_fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
-	if (n == 0)
-		return -ECONNRESET;
-	if (take_cmsg(s, &mh))
+	if (size > VU_MAX_PAYLOAD) {
+		vdev__vu_log(s, VDEV_LOG_WARN, "message of %u bytes: too big", size);
 		return -EBADMSG;
-	s->rlen += (size_t)n;
-	if (s->rlen < VU_HDR_SIZE)
-		return 0;
-	return s->rlen == VU_HDR_SIZE + vdev__le32(s->rbuf + 8) ? 1 : 2;
+	}
+	return (long)(VU_HDR_SIZE + size);
 }
 
 static void conn_cb(uv_poll_t *h, int status, int events);
@@ -195,19 +102,15 @@ static void conn_poll(struct vu_server *s, bool on)
 static int process(struct vu_server *s)
 {
 	struct vu_msg *m = &s->msg;
-	int fds[VU_MAX_FDS];
-	unsigned int nfds = s->nrfds;
-	int rc;
+	int fds[VDEV__MSGSOCK_MAX_FDS];
+	unsigned int nfds;
 
 	m->request = vdev__le32(s->rbuf);
 	m->flags = vdev__le32(s->rbuf + 4);
 	m->size = vdev__le32(s->rbuf + 8);
 	memcpy(m->payload, s->rbuf + VU_HDR_SIZE, m->size);
-	memcpy(fds, s->rfds, nfds * sizeof(int));
-	s->nrfds = 0;
-	s->rlen = 0;
-	rc = vdev__vu_handle(s, m, fds, nfds);
-	return rc;
+	nfds = vdev__msgsock_take(&s->rx, fds);
+	return vdev__vu_handle(s, m, fds, nfds);
 }
 
 static void conn_cb(uv_poll_t *h, int status, int events)
@@ -222,7 +125,7 @@ static void conn_cb(uv_poll_t *h, int status, int events)
 	}
 	/* One message after another, until the socket is empty or a reply is deferred. */
 	while (s->conn_fd >= 0 && !s->draining) {
-		rc = read_some(s);
+		rc = vdev__msgsock_read(s->conn_fd, &s->rx);
 		if (rc == 0)
 			return;
 		if (rc < 0)
@@ -269,8 +172,7 @@ void vdev__vu_conn_reset(struct vu_server *s)
 	s->features = 0;
 	s->protocol_features = 0;
 	s->features_set = false;
-	rfds_close(s);
-	s->rlen = 0;
+	vdev__msgsock_rx_reset(&s->rx);
 }
 
 static void conn_closed(uv_handle_t *h)
@@ -309,24 +211,13 @@ static void accept_cb(uv_poll_t *h, int status, int events)
 	(void)events;
 	if (status < 0)
 		return;
-	fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	fd = vdev__msgsock_accept(s->loop, s->listen_fd, s->conn_fd >= 0, s, &s->conn_h);
+	if (fd == -EBUSY)
+		vdev__vu_log(s, VDEV_LOG_WARN, "second connection refused (one at a time)");
 	if (fd < 0)
 		return;
-	if (s->conn_fd >= 0) {
-		vdev__vu_log(s, VDEV_LOG_WARN, "second connection refused (one at a time)");
-		close(fd);
-		return;
-	}
-	s->conn_h = calloc(1, sizeof(*s->conn_h));
-	if (!s->conn_h || uv_poll_init(s->loop, s->conn_h, fd)) {
-		free(s->conn_h);
-		s->conn_h = NULL;
-		close(fd);
-		return;
-	}
-	s->conn_h->data = s;
 	s->conn_fd = fd;
-	s->rlen = 0;
+	s->rx.len = 0;
 	vdev__vu_log(s, VDEV_LOG_INFO, "front end connected on %s", s->path);
 	conn_poll(s, true);
 	vdev__vu_event(s, VDEV_VHOST_USER_CONNECTED, 0);
@@ -345,6 +236,11 @@ static int server_alloc(vdev_virtio *vd, uv_loop_t *loop, struct vu_server **out
 	s->loop = loop;
 	s->nq = vdev_virtio_ext_num_queues(vd);
 	s->listen_fd = s->conn_fd = s->backend_fd = -1;
+	s->rx.buf = s->rbuf;
+	s->rx.hdr_size = VU_HDR_SIZE;
+	s->rx.max_fds = VU_MAX_FDS;
+	s->rx.msg_len = msg_len;
+	s->rx.opaque = s;
 	s->vr = calloc(s->nq, sizeof(*s->vr));
 	if (!s->vr) {
 		free(s);
@@ -373,40 +269,6 @@ static int server_alloc(vdev_virtio *vd, uv_loop_t *loop, struct vu_server **out
 		s->maint->data = s;
 	}
 	*out = s;
-	return 0;
-}
-
-static int listen_on(struct vu_server *s, const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct stat st;
-	int fd, rc;
-
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
-	/* A stale socket from an earlier run: replace it (never another file). */
-	if (!stat(path, &st) && S_ISSOCK(st.st_mode))
-		unlink(path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 4)) {
-		rc = -errno;
-		close(fd);
-		return rc;
-	}
-	s->listen_h = calloc(1, sizeof(*s->listen_h));
-	if (!s->listen_h || uv_poll_init(s->loop, s->listen_h, fd)) {
-		free(s->listen_h);
-		s->listen_h = NULL;
-		close(fd);
-		unlink(path);
-		return -ENOMEM;
-	}
-	s->listen_h->data = s;
-	s->listen_fd = fd;
-	uv_poll_start(s->listen_h, UV_READABLE, accept_cb);
 	return 0;
 }
 
@@ -450,7 +312,9 @@ int vdev_vhost_user_new(vdev_virtio *vd, struct uv_loop_s *loop,
 	s->opaque = o.opaque;
 	s->features_mask = o.features_mask;
 	s->path = strdup(o.socket_path);
-	rc = s->path ? listen_on(s, s->path) : -ENOMEM;
+	rc = s->path ? vdev__msgsock_listen(loop, s->path, s, accept_cb, &s->listen_fd,
+					    &s->listen_h)
+		     : -ENOMEM;
 	if (rc) {
 		free(s->path);
 		s->path = NULL;

@@ -129,9 +129,6 @@ enum {
  * multi-host and device busy events never happen in an emulated drive.
  */
 #define VS_EVT_ASYNC_MEDIA_CHANGE 0x10u
-/* INQUIRY peripheral device type of an MMC device (SPC-4 §6.6.2). */
-#define VS_PDT_CDROM 0x05u
-#define VS_INQUIRY_LEN 36u
 
 /* The REPORT LUNS well-known logical unit (SPC-4 §8.2) as lun[2..3]. */
 #define VS_WLUN_REPORT_LUNS VDEV_SCSI_WLUN_REPORT_LUNS
@@ -161,7 +158,6 @@ enum {
 	VS_ONCE_CTRL = 1u << 4,
 	VS_ONCE_ORPHAN = 1u << 5,
 	VS_ONCE_PUSH = 1u << 6,
-	VS_ONCE_PROBE = 1u << 7,
 };
 
 struct vs;
@@ -226,12 +222,6 @@ struct vs {
 	struct vs_sync ctrl, event, big;
 	struct vs_sub *subs;        /* [nsubs] AN subscriptions, of LUNs that exist */
 	uint32_t nsubs, subs_cap;
-	/* The INQUIRY that tells a CD-ROM from a disk (the bus has no type query). */
-	struct vdev_scsi_req probe;
-	struct iovec probe_iov;
-	bool probe_busy, probe_done;
-	uint8_t probe_data[VS_INQUIRY_LEN];
-	uint8_t probe_sense[VDEV_SCSI_SENSE_SIZE];
 };
 
 /* The saved model state (besides the bus's). */
@@ -823,62 +813,12 @@ static int vs_sub_set(struct vs *s, uint16_t target, uint16_t lun, uint32_t clas
 	return 0;
 }
 
-static void vs_probe_done(struct vdev_scsi_req *sr)
-{
-	struct vs *s = sr->user;
-
-	s->probe_busy = false;
-	s->probe_done = true;
-}
-
-/*
- * The event classes (target, lun) can report: media for a CD-ROM. The bus
- * has no type query, so ask the LUN itself: a standard INQUIRY, which
- * needs no I/O (it completes inside vdev_scsi_submit), neither reports nor
- * clears a unit attention (SPC-4 §5.14) and, as HEAD OF QUEUE, waits for
- * no ORDERED task.
- */
+/* The event classes (target, lun) can report: media for a CD-ROM. */
 static uint32_t vs_lun_classes(struct vs *s, uint16_t target, uint16_t lun)
 {
-	struct vdev_scsi_req *sr = &s->probe;
-	int rc;
+	vdev_scsi_lun *l = vdev_scsi_lun_find(s->bus, target, lun);
 
-	if (s->probe_busy)
-		return 0; /* an earlier probe never came back: cannot happen */
-	memset(sr, 0, sizeof(*sr));
-	sr->target = target;
-	sr->lun = lun;
-	sr->task_attr = VDEV_SCSI_TASK_HEAD_OF_QUEUE;
-	sr->cdb_len = 6;
-	sr->cdb[0] = 0x12; /* INQUIRY */
-	sr->cdb[4] = VS_INQUIRY_LEN;
-	sr->tag = UINT64_MAX;
-	s->probe_iov.iov_base = s->probe_data;
-	s->probe_iov.iov_len = sizeof(s->probe_data);
-	sr->data_in = &s->probe_iov;
-	sr->data_in_cnt = 1;
-	sr->sense = s->probe_sense;
-	sr->sense_cap = sizeof(s->probe_sense);
-	sr->done = vs_probe_done;
-	sr->user = s;
-	memset(s->probe_data, 0, sizeof(s->probe_data));
-	s->probe_busy = true;
-	s->probe_done = false;
-	rc = vdev_scsi_submit(s->bus, sr);
-	if (rc) {
-		s->probe_busy = false;
-		return 0;
-	}
-	if (!s->probe_done) {
-		vs_log_once(s, VS_ONCE_PROBE, VDEV_LOG_ERROR,
-			    "INQUIRY of %u:%u did not complete at once: no events", target, lun);
-		return 0;
-	}
-	/* Peripheral qualifier 0 (connected), device type 05h. */
-	if (sr->response != VDEV_SCSI_RESP_OK || sr->status != VDEV_SCSI_GOOD ||
-	    sr->data_in_len < 1 || s->probe_data[0] != VS_PDT_CDROM)
-		return 0;
-	return VS_EVT_ASYNC_MEDIA_CHANGE;
+	return vdev_scsi_lun_type(l) == VDEV_SCSI_LUN_CDROM ? VS_EVT_ASYNC_MEDIA_CHANGE : 0;
 }
 
 /*
