@@ -2,9 +2,10 @@
 /*
  * Fuzz the vfio-user message handler (lib/vfio-user/vfu_proto.c and what
  * it calls: JSON capabilities, DMA map/unmap, SET_IRQS, region I/O into
- * the PCI model and virtio-pci, migration) with a virtio-scsi-pci device
- * behind it, as a hostile client would. The input is a sequence of
- * operations, each an opcode byte and operands:
+ * the PCI model and virtio-pci, migration, DMA logging (dirty pages))
+ * with a virtio-scsi-pci device behind it, as a hostile client would.
+ * The input is a sequence of operations, each an opcode byte and
+ * operands:
  *
  *   0: message  u16 command, u32 header flags, u16 payload length, u8 fds,
  *               payload (fds: low 2 bits how many; bit 7 set: a 1 MiB memfd

@@ -1008,6 +1008,270 @@ static void test_migration(void **state)
 	t_free(a);
 }
 
+/* ---- dirty-page tracking: DEVICE_FEATURE DMA_LOGGING_START/STOP/REPORT ---- */
+
+#define FEAT_PROBE (1u << 18)
+#define LOG_START 6u
+#define LOG_STOP 7u
+#define LOG_REPORT 8u
+#define PG 4096u
+#define RAM_PAGES (RAM_SIZE / PG)
+
+/* START with @n ranges (iova, length pairs); the reply's page size in *ps. */
+static int log_start(struct t *t, uint64_t page_size, const uint64_t *ranges, uint32_t n,
+		     uint64_t *ps)
+{
+	uint8_t m[8 + 16 + 16 * 4], out[sizeof(m)];
+	uint32_t len = 24 + 16 * n;
+	size_t olen;
+	int rc;
+
+	assert_true(n <= 4);
+	put32(m, len);
+	put32(m + 4, FEAT_SET | LOG_START);
+	put64(m + 8, page_size);
+	put32(m + 16, n);
+	put32(m + 20, 0);
+	for (uint32_t i = 0; i < n; i++) {
+		put64(m + 24 + 16 * i, ranges[2 * i]);
+		put64(m + 32 + 16 * i, ranges[2 * i + 1]);
+	}
+	rc = cl_call(t, C_FEATURE, m, len, NULL, 0, out, sizeof(out), &olen);
+	if (rc)
+		return rc;
+	/* The reply repeats the request, with the page size the device uses. */
+	assert_int_equal(olen, len);
+	assert_int_equal(get32(out), len);
+	assert_memory_equal(out + 16, m + 16, len - 16);
+	if (ps)
+		*ps = get64(out + 8);
+	return 0;
+}
+
+/*
+ * REPORT [iova, iova + len) at @ps with @argsz (0: exactly what the reply
+ * needs); the bitmap into @bm (@cap bytes). @return errno or 0.
+ */
+static int log_report(struct t *t, uint64_t iova, uint64_t len, uint64_t ps, uint32_t argsz,
+		      uint8_t *bm, size_t cap)
+{
+	uint8_t m[32], *out = malloc(32 + cap + 64);
+	uint64_t bytes = ((len + ps - 1) / ps + 63) / 64 * 8;
+	size_t olen;
+	int rc;
+
+	assert_non_null(out);
+	put32(m, argsz ? argsz : (uint32_t)(32 + bytes));
+	put32(m + 4, FEAT_GET | LOG_REPORT);
+	put64(m + 8, iova);
+	put64(m + 16, len);
+	put64(m + 24, ps);
+	rc = cl_call(t, C_FEATURE, m, sizeof(m), NULL, 0, out, 32 + cap + 64, &olen);
+	if (!rc) {
+		assert_int_equal(olen, 32 + bytes);
+		assert_true(bytes <= cap);
+		assert_int_equal(get32(out), 32 + bytes);
+		assert_int_equal(get64(out + 8), iova);
+		assert_int_equal(get64(out + 16), len);
+		assert_int_equal(get64(out + 24), ps);
+		memcpy(bm, out + 32, (size_t)bytes);
+	}
+	free(out);
+	return rc;
+}
+
+static int bit(const uint8_t *bm, uint64_t i)
+{
+	return bm[i / 8] >> (i % 8) & 1;
+}
+
+/* Mark the pages of guest range [gpa, gpa + len) in @want (one byte per RAM page). */
+static void want_range(uint8_t *want, uint64_t gpa, uint64_t len)
+{
+	for (uint64_t p = (gpa - RAM_GPA) / PG; p <= (gpa + len - 1 - RAM_GPA) / PG; p++)
+		want[p] = 1;
+}
+
+static void test_dirty_logging(void **state)
+{
+	struct t *t = t_new("virtio-scsi-pci,num-queues=1,queue-size=64");
+	uint8_t cdb[10], bm[RAM_PAGES / 8], want[RAM_PAGES], out[64], data[4096], big[8192];
+	uint64_t ps = 0, ranges[4], used_idx, pad, ro_page;
+	struct cmd c;
+	unsigned int ndirty = 0;
+
+	(void)state;
+	t_connect(t);
+	guest_up(t, 1);
+	clear_ua(t);
+	for (unsigned int i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 13 + 5);
+	memset(big, 0x3c, sizeof(big));
+	rw10(cdb, 1, 16, 8);
+	scsi_ok(t, cdb, data, sizeof(data), 0, &c);
+
+	/* Probed as the spec says: START/STOP are SET features, REPORT a GET one. */
+	assert_int_equal(feature(t, FEAT_PROBE | FEAT_SET | LOG_START, 0, 0, out), 0);
+	assert_int_equal(feature(t, FEAT_PROBE | FEAT_SET | LOG_STOP, 0, 0, out), 0);
+	assert_int_equal(feature(t, FEAT_PROBE | FEAT_GET | LOG_REPORT, 0, 0, out), 0);
+	assert_int_equal(feature(t, FEAT_PROBE | FEAT_GET | LOG_START, 0, 0, out), EINVAL);
+	assert_int_equal(feature(t, FEAT_PROBE | FEAT_SET | LOG_REPORT, 0, 0, out), EINVAL);
+	/* REPORT before START. */
+	assert_int_equal(log_report(t, RAM_GPA, RAM_SIZE, PG, 0, bm, sizeof(bm)), EINVAL);
+
+	/* Bad STARTs. */
+	ranges[0] = RAM_GPA;
+	ranges[1] = RAM_SIZE;
+	assert_int_equal(log_start(t, 0, ranges, 1, NULL), EINVAL);          /* page size 0 */
+	assert_int_equal(log_start(t, 3000, ranges, 1, NULL), EINVAL);       /* not a power of 2 */
+	ranges[0] = 0x10000;                                                 /* not mapped */
+	assert_int_equal(log_start(t, PG, ranges, 1, NULL), EFAULT);
+	ranges[0] = RAM_GPA;
+	ranges[1] = RAM_SIZE + PG;                                           /* ends past the map */
+	assert_int_equal(log_start(t, PG, ranges, 1, NULL), EFAULT);
+	ranges[1] = 0x800;                                                   /* not page aligned */
+	assert_int_equal(log_start(t, PG, ranges, 1, NULL), EINVAL);
+	ranges[1] = 0;                                                       /* empty */
+	assert_int_equal(log_start(t, PG, ranges, 1, NULL), EINVAL);
+	ranges[0] = 0xfffffffffffff000ull;                                   /* wraps */
+	ranges[1] = 0x2000;
+	assert_int_equal(log_start(t, PG, ranges, 1, NULL), EOVERFLOW);
+	ranges[0] = RAM_GPA;                                                 /* overlapping */
+	ranges[1] = 0x3000;
+	ranges[2] = RAM_GPA + 0x2000;
+	ranges[3] = 0x3000;
+	assert_int_equal(log_start(t, PG, ranges, 2, NULL), EINVAL);
+
+	/* START over all of RAM: a 2 MiB hint, 4 KiB used. */
+	ranges[0] = RAM_GPA;
+	ranges[1] = RAM_SIZE;
+	assert_int_equal(log_start(t, 2u << 20, ranges, 1, &ps), 0);
+	assert_int_equal(ps, PG);
+	assert_int_equal(log_start(t, PG, ranges, 1, NULL), EBUSY);          /* already on */
+	/* Nothing written yet: all clean. */
+	memset(bm, 0xff, sizeof(bm));
+	assert_int_equal(log_report(t, RAM_GPA, RAM_SIZE, PG, 0, bm, sizeof(bm)), 0);
+	for (unsigned int i = 0; i < RAM_PAGES; i++)
+		assert_int_equal(bit(bm, i), 0);
+
+	/*
+	 * A WRITE of 16 blocks: the device reads 8 KiB (one page of it holds
+	 * nothing else) and writes only the response and the used ring.
+	 */
+	memset(want, 0, sizeof(want));
+	rw10(cdb, 1, 32, 16);
+	scsi_ok(t, cdb, big, sizeof(big), 0, &c);
+	want_range(want, c.resp, 108);
+	ro_page = (c.resp - sizeof(big) + PG - 1 - RAM_GPA) / PG;
+	assert_true(RAM_GPA + (ro_page + 1) * PG <= c.resp);
+	/*
+	 * A READ of 8 blocks (4 KiB) into a buffer that starts in the middle
+	 * of a page: the device writes the data (two pages), the response
+	 * and the used ring (its element and idx). Nothing else.
+	 */
+	pad = vdrv_alloc(&t->mem, 1, PG);
+	assert_true(pad != VDRV_NOMEM);
+	rw10(cdb, 0, 16, 8);
+	scsi_ok(t, cdb, NULL, 0, sizeof(data), &c);
+	assert_memory_equal(vdrv_host(&t->mem, c.din), data, sizeof(data));
+	want_range(want, c.din, sizeof(data));
+	want_range(want, c.resp, 108);
+	used_idx = *(const uint16_t *)vdrv_host(&t->mem, t->vq.device_gpa + 2);
+	want_range(want, t->vq.device_gpa + 2, 2);
+	want_range(want, t->vq.device_gpa + 4 + 8 * ((used_idx - 1) % QSZ), 8);
+	assert_true((c.din - RAM_GPA) / PG != (c.din + sizeof(data) - 1 - RAM_GPA) / PG);
+	assert_int_equal(log_report(t, RAM_GPA, RAM_SIZE, PG, 0, bm, sizeof(bm)), 0);
+	for (unsigned int i = 0; i < RAM_PAGES; i++) {
+		if (bit(bm, i) != want[i])
+			fail_msg("page %u: dirty %d, expected %d", i, bit(bm, i), want[i]);
+		ndirty += want[i];
+	}
+	assert_true(ndirty >= 3);
+	/* The page the device only read is clean. */
+	assert_int_equal(want[ro_page], 0);
+	assert_int_equal(bit(bm, ro_page), 0);
+	/* The report cleared what it returned. */
+	assert_int_equal(log_report(t, RAM_GPA, RAM_SIZE, PG, 0, bm, sizeof(bm)), 0);
+	for (unsigned int i = 0; i < RAM_PAGES; i++)
+		assert_int_equal(bit(bm, i), 0);
+
+	/* Again, reported in pieces and at a coarser page size. */
+	rw10(cdb, 0, 16, 8);
+	scsi_ok(t, cdb, NULL, 0, sizeof(data), &c);
+	{
+		uint64_t dpage = (c.din - RAM_GPA) / PG;
+		uint64_t piece = (dpage + 1) * PG;  /* RAM_GPA .. end of the data's first page */
+
+		/* Coarse: 64 KiB units, bit u set iff a dirty 4 KiB page lies in unit u. */
+		memset(want, 0, sizeof(want));
+		want_range(want, c.din, sizeof(data));
+		want_range(want, c.resp, 108);
+		used_idx = *(const uint16_t *)vdrv_host(&t->mem, t->vq.device_gpa + 2);
+		want_range(want, t->vq.device_gpa + 2, 2);
+		want_range(want, t->vq.device_gpa + 4 + 8 * ((used_idx - 1) % QSZ), 8);
+		/* First piece at 4 KiB: exactly its pages; the rest untouched. */
+		assert_int_equal(log_report(t, RAM_GPA, piece, PG, 0, bm, sizeof(bm)), 0);
+		for (uint64_t i = 0; i < piece / PG; i++)
+			assert_int_equal(bit(bm, i), want[i]);
+		for (uint64_t i = piece / PG; i < (piece / PG + 63) / 64 * 64; i++)
+			assert_int_equal(bit(bm, i), 0);       /* bits past the range are zero */
+		/* The rest at 64 KiB units. */
+		assert_int_equal(log_report(t, RAM_GPA + piece, RAM_SIZE - piece, 16 * PG, 0, bm,
+					    sizeof(bm)), 0);
+		for (uint64_t u = 0; u < (RAM_SIZE - piece + 16 * PG - 1) / (16 * PG); u++) {
+			int w = 0;
+
+			for (uint64_t p = piece / PG + u * 16; p < piece / PG + (u + 1) * 16 &&
+			     p < RAM_PAGES; p++)
+				w |= want[p];
+			assert_int_equal(bit(bm, u), w);
+		}
+		/* Both pieces cleared. */
+		assert_int_equal(log_report(t, RAM_GPA, RAM_SIZE, PG, 0, bm, sizeof(bm)), 0);
+		for (unsigned int i = 0; i < RAM_PAGES; i++)
+			assert_int_equal(bit(bm, i), 0);
+	}
+
+	/* Bad REPORTs: nothing is cleared by them. */
+	rw10(cdb, 0, 16, 8);
+	scsi_ok(t, cdb, NULL, 0, sizeof(data), &c);
+	assert_int_equal(log_report(t, RAM_GPA, RAM_SIZE, 512, 0, bm, sizeof(bm)), EINVAL);
+	assert_int_equal(log_report(t, RAM_GPA, RAM_SIZE, 3 * PG, 0, bm, sizeof(bm)), EINVAL);
+	assert_int_equal(log_report(t, RAM_GPA, 0, PG, 0, bm, sizeof(bm)), EINVAL);
+	assert_int_equal(log_report(t, RAM_GPA + 0x800, PG, PG, 0, bm, sizeof(bm)), EINVAL);
+	assert_int_equal(log_report(t, RAM_GPA, RAM_SIZE + PG, PG, 0, bm, sizeof(bm)), EINVAL);
+	assert_int_equal(log_report(t, 0xfffffffffffff000ull, 0x2000, PG, 0, bm, sizeof(bm)),
+			 EOVERFLOW);
+	/* Bitmap bigger than argsz allows: one byte short. */
+	assert_int_equal(log_report(t, RAM_GPA, RAM_SIZE, PG, 32 + sizeof(bm) - 1, bm,
+				    sizeof(bm)), ENOSPC);
+	/* A range too large for one reply's bitmap. */
+	assert_int_equal(log_report(t, 0, 1ull << 48, PG, 0xffffffffu, bm, sizeof(bm)), E2BIG);
+	/* All these left the pages dirty. */
+	assert_int_equal(log_report(t, RAM_GPA, RAM_SIZE, PG, 0, bm, sizeof(bm)), 0);
+	assert_int_equal(bit(bm, (c.din - RAM_GPA) / PG), 1);
+
+	/* STOP: REPORT refused; STOP again is fine; START again works. */
+	assert_int_equal(feature(t, FEAT_SET | LOG_STOP, 0, 0, out), 0);
+	assert_int_equal(log_report(t, RAM_GPA, RAM_SIZE, PG, 0, bm, sizeof(bm)), EINVAL);
+	assert_int_equal(feature(t, FEAT_SET | LOG_STOP, 0, 0, out), 0);
+	/* A range covering part of RAM only: reports outside it are refused. */
+	ranges[0] = RAM_GPA + 0x10000;
+	ranges[1] = 0x10000;
+	assert_int_equal(log_start(t, PG, ranges, 1, &ps), 0);
+	assert_int_equal(log_report(t, RAM_GPA, RAM_SIZE, PG, 0, bm, sizeof(bm)), EINVAL);
+	assert_int_equal(log_report(t, RAM_GPA + 0x10000, 0x10000, PG, 0, bm, sizeof(bm)), 0);
+	/* The connection going away stops logging; the next client starts afresh. */
+	cl_close(t);
+	t_connect(t);
+	assert_int_equal(dma_map(t, RAM_GPA, RAM_SIZE, 0, t->memfd), 0);
+	assert_int_equal(log_report(t, RAM_GPA, RAM_SIZE, PG, 0, bm, sizeof(bm)), EINVAL);
+	/* No ranges: everything is logged. */
+	assert_int_equal(log_start(t, PG, NULL, 0, &ps), 0);
+	assert_int_equal(log_report(t, RAM_GPA, RAM_SIZE, PG, 0, bm, sizeof(bm)), 0);
+	t_free(t);
+}
+
 /* ---- hostile messages ---- */
 
 struct bad {
@@ -1072,7 +1336,32 @@ static const struct bad bad_msgs[] = {
 	{ "unknown command", 99, 0, { 0 }, 0, 0, ENOTSUP },
 	{ "DMA_READ sent to the server", C_DMA_READ, 0, { P64(0), P32(4) }, 12, 0, ENOTSUP },
 	{ "dirty pages", C_DIRTY, 0, { P32(8), P32(1) }, 8, 0, ENOTSUP },
-	{ "feature unknown", C_FEATURE, 0, { P32(8), P32((1u << 16) | 6) }, 8, 0, ENOTSUP },
+	{ "feature unknown", C_FEATURE, 0, { P32(8), P32((1u << 16) | 9) }, 8, 0, ENOTSUP },
+	{ "DMA logging START as GET", C_FEATURE, 0, { P32(40), P32((1u << 16) | 6) }, 8, 0,
+	  EINVAL },
+	{ "DMA logging START short", C_FEATURE, 0, { P32(40), P32((1u << 17) | 6), P64(4096) },
+	  16, 0, EINVAL },
+	{ "DMA logging START ranges beyond the message", C_FEATURE, 0,
+	  { P32(40), P32((1u << 17) | 6), P64(4096), P32(2), P32(0), P64(RAM_GPA), P64(4096) },
+	  40, 0, EINVAL },
+	{ "DMA logging START too many ranges", C_FEATURE, 0,
+	  { P32(40), P32((1u << 17) | 6), P64(4096), P32(100000), P32(0) }, 24, 0, E2BIG },
+	{ "DMA logging START range wraps", C_FEATURE, 0,
+	  { P32(40), P32((1u << 17) | 6), P64(4096), P32(1), P32(0),
+	    P64(0xfffffffffffff000ull), P64(0x2000) }, 40, 0, EOVERFLOW },
+	{ "DMA logging START outside the DMA map", C_FEATURE, 0,
+	  { P32(40), P32((1u << 17) | 6), P64(4096), P32(1), P32(0), P64(0x1000), P64(0x1000) },
+	  40, 0, EFAULT },
+	{ "DMA logging START argsz below the reply", C_FEATURE, 0,
+	  { P32(8), P32((1u << 17) | 6), P64(4096), P32(1), P32(0), P64(RAM_GPA), P64(0x1000) },
+	  40, 0, EINVAL },
+	{ "DMA logging REPORT while off", C_FEATURE, 0,
+	  { P32(40), P32((1u << 16) | 8), P64(RAM_GPA), P64(0x1000), P64(4096) }, 32, 0,
+	  EINVAL },
+	{ "DMA logging REPORT short", C_FEATURE, 0,
+	  { P32(40), P32((1u << 16) | 8), P64(RAM_GPA), P64(0x1000) }, 24, 0, EINVAL },
+	{ "DMA logging STOP as GET and SET", C_FEATURE, 0, { P32(8), P32((3u << 16) | 7) }, 8, 0,
+	  EINVAL },
 	{ "MIG_DATA_WRITE while running", C_MIG_WRITE, 0, { P32(8), P32(0) }, 8, 0, EINVAL },
 	{ "a reply sent to the server", C_GET_INFO, F_REPLY, { 0 }, 0, 0, CLOSED },
 	{ "unknown message type", C_GET_INFO, 0x7, { 0 }, 0, 0, CLOSED },
@@ -1177,6 +1466,7 @@ int main(void)
 		cmocka_unit_test(test_unmap_waits_for_inflight),
 		cmocka_unit_test(test_reset_and_reconnect),
 		cmocka_unit_test(test_migration),
+		cmocka_unit_test(test_dirty_logging),
 		cmocka_unit_test(test_hostile),
 		cmocka_unit_test(test_second_server_refused),
 	};

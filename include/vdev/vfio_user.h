@@ -31,12 +31,23 @@
  * with eventfds, bool or none; INTx mask/unmask), REGION_READ /
  * REGION_WRITE (posted writes honoured), DEVICE_RESET, DEVICE_FEATURE
  * (migration v2: MIGRATION, MIG_DEVICE_STATE) with MIG_DATA_READ /
- * MIG_DATA_WRITE carrying the device's state (vdev_device_save() format).
- * Not offered: REGION_WRITE_MULTI, dirty-page tracking (QEMU 10/11 do
- * not use it: their vfio-user client has no live migration yet), DMA_READ /
+ * MIG_DATA_WRITE carrying the device's state (vdev_device_save() format),
+ * and dirty-page tracking as the spec now defines it: DEVICE_FEATURE
+ * DMA_LOGGING_START / STOP / REPORT (features 6-8, found by PROBE; no
+ * VERSION capability), on the memory map's dirty log (vdev/mem.h): 4 KiB
+ * tracking, reports at any power-of-two page size >= 4 KiB, ranges
+ * 4 KiB aligned and inside the DMA map, one report's bitmap at most
+ * ~1 MiB (32 GiB of 4 KiB pages; a client splits larger ranges), a report
+ * clears what it returns. While the server logs, the memory map's dirty
+ * log is the server's (DMA_LOGGING_STOP or the end of the connection
+ * turns it off).
+ * Not offered: REGION_WRITE_MULTI; the old DIRTY_PAGES command (14, gone
+ * from the spec) and DMA_UNMAP's GET_DIRTY_BITMAP flag; DMA_READ /
  * DMA_WRITE: a DMA_MAP without a file descriptor is accepted but the
  * device cannot reach that memory (its DMA there fails as a DMA to MMIO
- * would; logged once).
+ * would; logged once): our devices DMA synchronously from the memory map
+ * on the loop's thread, and a round trip to the client in the middle of
+ * a device access would have to block that thread on the socket.
  *
  * DMA_UNMAP waits, for a virtio device, until no request is in flight
  * (its queues stop taking new ones meanwhile, and no further message is

@@ -170,6 +170,20 @@ void vdev__mem_mark_dirty_hva(vdev_ctx *ctx, const void *hva, size_t len);
 void vdev__mem_dirty_log_external(vdev_ctx *ctx, void *log, uint64_t bytes);
 
 /*
+ * Fetch-and-clear the dirty pages of guest range [gpa, last] (own log,
+ * vdev_mem_dirty_log_enable()): for each region page overlapping the
+ * range whose bit is set, @fn gets the dirty bytes' part of the range,
+ * [lo, hi] inclusive. A page wholly inside the range is cleared; one
+ * that sticks out of it stays dirty (reported again with its other
+ * part: twice is harmless for migration, never is not). For vfio-user's
+ * DMA_LOGGING_REPORT, which reports sub-ranges of regions.
+ * @return the number of pages reported, -ENODATA (logging off) or
+ * -EINVAL (@last < @gpa). Thread: the device thread.
+ */
+int64_t vdev__mem_dirty_take(vdev_ctx *ctx, uint64_t gpa, uint64_t last,
+			     void (*fn)(void *opaque, uint64_t lo, uint64_t hi), void *opaque);
+
+/*
  * Copy a caller's struct_size-first struct into a full-size local copy:
  * fields beyond the caller's struct_size read as zero. Returns -EINVAL if
  * struct_size is smaller than the size_t itself.

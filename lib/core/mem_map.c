@@ -509,6 +509,77 @@ int64_t vdev_mem_dirty_bitmap(vdev_ctx *ctx, uint64_t region_gpa, uint64_t *bitm
 	return dirty;
 }
 
+/* Last byte of page @p of @r (the region's last page may be short; no wrap at 2^64). */
+static inline uint64_t page_last(const struct mem_region *r, uint64_t p)
+{
+	uint64_t plo = r->gpa + (p << MEM_PAGE_SHIFT);
+
+	return r->last - plo < VDEV_PAGE_SIZE - 1 ? r->last : plo + VDEV_PAGE_SIZE - 1;
+}
+
+/* Report (and clear what lies wholly inside [lo, hi]) the dirty pages of @r there. */
+static int64_t region_take(const struct mem_region *r, uint64_t lo, uint64_t hi,
+			   void (*fn)(void *opaque, uint64_t lo, uint64_t hi), void *opaque)
+{
+	uint64_t p0 = (lo - r->gpa) >> MEM_PAGE_SHIFT, p1 = (hi - r->gpa) >> MEM_PAGE_SHIFT;
+	int64_t n = 0;
+
+	for (uint64_t w = p0 / 64; w <= p1 / 64; w++) {
+		uint64_t mask = ~(uint64_t)0, clr, v;
+
+		if (w == p0 / 64)
+			mask &= ~(uint64_t)0 << (p0 % 64);
+		if (w == p1 / 64)
+			mask &= ~(uint64_t)0 >> (63 - p1 % 64);
+		v = atomic_load_explicit(&r->dirty[w], memory_order_relaxed) & mask;
+		if (!v)
+			continue;
+		clr = mask;
+		/* The end pages stay dirty if they stick out of [lo, hi]. */
+		if (w == p0 / 64 && r->gpa + (p0 << MEM_PAGE_SHIFT) < lo)
+			clr &= ~((uint64_t)1 << (p0 % 64));
+		if (w == p1 / 64 && page_last(r, p1) > hi)
+			clr &= ~((uint64_t)1 << (p1 % 64));
+		/* Fetch-and, not load + store: a page dirtied meanwhile is not lost. */
+		if (clr)
+			v = (atomic_fetch_and_explicit(&r->dirty[w], ~clr, memory_order_relaxed) |
+			     v) & mask;
+		while (v) {
+			uint64_t p = w * 64 + (uint64_t)__builtin_ctzll(v);
+			uint64_t plo = r->gpa + (p << MEM_PAGE_SHIFT);
+
+			v &= v - 1;
+			fn(opaque, VDEV__MAX(plo, lo), VDEV__MIN(page_last(r, p), hi));
+			n++;
+		}
+	}
+	return n;
+}
+
+int64_t vdev__mem_dirty_take(vdev_ctx *ctx, uint64_t gpa, uint64_t last,
+			     void (*fn)(void *opaque, uint64_t lo, uint64_t hi), void *opaque)
+{
+	struct vdev__mem_map *m = ctx->mem;
+	unsigned int i;
+	int64_t n = 0;
+
+	if (!m->own_log)
+		return -ENODATA;
+	if (last < gpa)
+		return -EINVAL;
+	i = upper_bound(m, gpa);
+	if (i > 0 && m->r[i - 1].last >= gpa)
+		i--;
+	for (; i < m->n && m->r[i].gpa <= last; i++) {
+		const struct mem_region *r = &m->r[i];
+
+		if (r->last < gpa || !r->dirty)
+			continue;
+		n += region_take(r, VDEV__MAX(gpa, r->gpa), VDEV__MIN(last, r->last), fn, opaque);
+	}
+	return n;
+}
+
 int vdev__mem_region_find(vdev_ctx *ctx, uint64_t gpa, struct vdev__mem_region_info *out)
 {
 	struct vdev__mem_map *m = ctx->mem;

@@ -6,4 +6,5 @@ list(APPEND VDEV_SOURCES
   lib/vfio-user/vfu_dma.c
   lib/vfio-user/vfu_irq.c
   lib/vfio-user/vfu_mig.c
+  lib/vfio-user/vfu_dirty.c
 )

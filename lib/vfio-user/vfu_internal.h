@@ -11,7 +11,8 @@
  *  - vfu_dma.c: DMA_MAP / DMA_UNMAP (mmap, the device context's map, the
  *    unmap that waits for requests in flight);
  *  - vfu_irq.c: SET_IRQS and the interrupt redirection to eventfds;
- *  - vfu_mig.c: DEVICE_FEATURE migration v2 and MIG_DATA_READ/WRITE.
+ *  - vfu_mig.c: DEVICE_FEATURE migration v2 and MIG_DATA_READ/WRITE;
+ *  - vfu_dirty.c: DEVICE_FEATURE DMA logging (dirty-page tracking).
  */
 #ifndef VDEV_VFIO_USER_VFU_INTERNAL_H
 #define VDEV_VFIO_USER_VFU_INTERNAL_H
@@ -116,6 +117,13 @@ enum vfu_command {
 #define VFU_FEATURE_MIGRATION 1u
 #define VFU_FEATURE_MIG_DEVICE_STATE 2u
 #define VFU_MIGRATION_STOP_COPY (1u << 0)
+#define VFU_FEATURE_DMA_LOGGING_START 6u
+#define VFU_FEATURE_DMA_LOGGING_STOP 7u
+#define VFU_FEATURE_DMA_LOGGING_REPORT 8u
+/* Most ranges one DMA_LOGGING_START names (Linux's vfio core has the same limit). */
+#define VFU_LOG_MAX_RANGES 256u
+/* Largest REPORT bitmap, bytes: the reply (32 bytes of header before it) fits VFU_MAX_MSG. */
+#define VFU_LOG_MAX_BITMAP (VFU_MAX_XFER - 64u)
 
 enum vfu_mig_state {
 	VFU_MIG_ERROR = 0,
@@ -144,6 +152,12 @@ struct vfu_dma {
 	bool in_map;         /* registered in the context's memory map */
 	void *map;           /* mmap of the fd, NULL without one */
 	size_t map_len;
+};
+
+/* ---- DMA logging ---- */
+
+struct vfu_log_range {
+	uint64_t iova, last;  /* inclusive */
 };
 
 /* ---- the server ---- */
@@ -208,6 +222,11 @@ struct vfu_server {
 	uint8_t *mig_buf;
 	size_t mig_len, mig_pos, mig_cap;
 
+	/* DMA logging (vfu_dirty.c): on with @nlog ranges (0: everything) */
+	bool logging;
+	struct vfu_log_range *log_ranges;
+	unsigned int nlog;
+
 	/* How replies leave: the socket, or nothing (fuzzing). */
 	int (*send)(struct vfu_server *s, const void *buf, size_t len);
 	bool freeing;
@@ -259,6 +278,10 @@ int vdev__vfu_feature(struct vfu_server *s, const struct vfu_msg *m);
 int vdev__vfu_mig_read(struct vfu_server *s, const struct vfu_msg *m);
 int vdev__vfu_mig_write(struct vfu_server *s, const struct vfu_msg *m);
 void vdev__vfu_mig_drop(struct vfu_server *s);
+
+/* vfu_dirty.c: DEVICE_FEATURE DMA_LOGGING_START/STOP/REPORT (@flags: the request's). */
+int vdev__vfu_dirty_feature(struct vfu_server *s, const struct vfu_msg *m, uint32_t flags);
+void vdev__vfu_dirty_drop(struct vfu_server *s);
 
 /* For the fuzz harness: a server with no socket and replies dropped. */
 int vdev__vfu_fuzz_new(vdev_device *dev, uv_loop_t *loop, struct vfu_server **out);

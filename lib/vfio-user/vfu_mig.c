@@ -146,6 +146,9 @@ int vdev__vfu_feature(struct vfu_server *s, const struct vfu_msg *m)
 	dir = flags & (VFU_FEATURE_GET | VFU_FEATURE_SET);
 	if (flags & ~(VFU_FEATURE_MASK | VFU_FEATURE_GET | VFU_FEATURE_SET | VFU_FEATURE_PROBE))
 		return -EINVAL;
+	if (feature == VFU_FEATURE_DMA_LOGGING_START || feature == VFU_FEATURE_DMA_LOGGING_STOP ||
+	    feature == VFU_FEATURE_DMA_LOGGING_REPORT)
+		return vdev__vfu_dirty_feature(s, m, flags);
 	if (feature != VFU_FEATURE_MIGRATION && feature != VFU_FEATURE_MIG_DEVICE_STATE)
 		return -ENOTSUP;
 	if (feature == VFU_FEATURE_MIGRATION && (dir & VFU_FEATURE_SET))

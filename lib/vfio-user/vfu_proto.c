@@ -68,6 +68,7 @@ void vdev__vfu_conn_reset(struct vfu_server *s)
 	vdev__vfu_irq_drop(s);
 	vdev__vfu_dma_drop(s);
 	vdev__vfu_mig_drop(s);
+	vdev__vfu_dirty_drop(s);
 	s->versioned = false;
 	s->client_max_fds = 1;
 	s->client_max_xfer = VFU_MAX_XFER;
@@ -336,7 +337,11 @@ static int dispatch(struct vfu_server *s, const struct vfu_msg *m, int *fds, uns
 	case VFU_MIG_DATA_WRITE:
 		return vdev__vfu_mig_write(s, m);
 	default:
-		/* DMA_READ/WRITE go server -> client; DIRTY_PAGES and WRITE_MULTI not offered. */
+		/*
+		 * DMA_READ/WRITE go server -> client; WRITE_MULTI is not offered;
+		 * 14 (the old DIRTY_PAGES) left the spec: DMA logging is a
+		 * DEVICE_FEATURE now (vfu_dirty.c).
+		 */
 		vdev__vfu_log(s, VDEV_LOG_WARN, "command %u (%s) not supported", m->cmd,
 			      cmd_name(m->cmd));
 		return -ENOTSUP;
