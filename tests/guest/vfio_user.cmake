@@ -6,7 +6,7 @@
 # vdev_guest_test(); the test command is scripts/vfio_user_test.sh, which
 # finds the QEMU and then runs guest-test.sh as vdev_guest_test() would.
 #
-# Host side, in the work directory: vfio_user_setup.sh (images, ISO, the
+# Host side, in the work directory: vfio_user_setup.sh (images, ISOs, the
 # device spec), the daemon (vfio_user_daemon.sh: vdev-vfio-user with a
 # control socket), the agent (vfio_user_agent.sh: the guest's
 # "VDEV-HOST: ..." requests), vfio_user_check.sh (the images hold what the

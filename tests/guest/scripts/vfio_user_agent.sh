@@ -12,7 +12,11 @@ set -uo pipefail
 bin=$1
 log=${VDEV_GUEST_LOG:?}
 while [[ ! -e $log ]]; do sleep 0.1; done
-tail -n +1 -F "$log" 2>/dev/null | while IFS= read -r line; do
+# --pid: tail (and with it the loop, at end of input) ends within a second
+# of this shell, however that is stopped: SIGTERM ends only this shell, not
+# the pipeline's processes, which would otherwise live on and carry out the
+# next run's requests a second time (the log is rewritten in place).
+tail -n +1 -F --pid=$$ "$log" 2>/dev/null | while IFS= read -r line; do
 	[[ $line == *VDEV-HOST:\ * ]] || continue
 	cmd=${line#*VDEV-HOST: }
 	cmd=${cmd//$'\r'/}

@@ -6,7 +6,8 @@
 #
 # The host side (vfio_user_setup.sh) serves VFU_TARGETS targets of
 # VFU_LUNS disks each (T.L, 2 MiB, empty) and two CD-ROMs at VFU_CD_TARGET.0
-# and .1 (an ISO with data.bin and its data.md5). Host actions go out as
+# and .1 (an ISO with data.bin and its data.md5; cd2.iso, with media.txt,
+# is the medium the media-change check has put into .0). Host actions go out as
 # console lines "VDEV-HOST: <command>" that vfio_user_agent.sh carries out
 # (LUN changes on the daemon's control socket, killing the daemon); the
 # guest waits for their effect, each wait bounded.
@@ -131,6 +132,47 @@ else
 	fail "cdrom: ${s:-no device for $CDT.0}: $(cat /tmp/err 2>/dev/null)"
 fi
 umount /mnt/cd 2>/dev/null
+
+# ---- CD-ROM media change ---------------------------------------------------------------
+# The agent puts cd2.iso (media.txt = `seq 7 60007`) into $CDT.0 through the
+# daemon's change-media; it does so asynchronously, so until then a mount
+# still shows the first ISO. sr looks at the medium again on each open (the
+# unit attention after the change), so every try is a fresh mount; the first
+# one after the change may fail on that unit attention. $CDT.1 must keep
+# the first ISO.
+sr=$(dev_of "$CDT.0")
+sr1=$(dev_of "$CDT.1")
+mnew=$(seq 7 60007 | md5sum)
+mnew=${mnew%% *}
+cd_why=""
+# cd_changed: $sr holds cd2.iso, read correctly; else cd_why says what it holds.
+cd_changed() {
+	if ! mount -t iso9660 -o ro "/dev/$sr" /mnt/cd 2>/tmp/err; then
+		cd_why="mount: $(tail -n 1 /tmp/err)"
+		return 1
+	fi
+	got=$(md5sum </mnt/cd/media.txt 2>/dev/null)
+	cd_why="media.txt md5 '${got%% *}' (want $mnew), files: $(ls /mnt/cd | tr '\n' ' ')"
+	umount /mnt/cd
+	[ "${got%% *}" = "$mnew" ]
+}
+if [ -z "$sr" ] || [ -z "$sr1" ]; then
+	fail "cdrom-media-change: no device for $CDT.0 ('$sr') or $CDT.1 ('$sr1')"
+else
+	host "change-media $CDT.0 cd2.iso"
+	if ! wait_until 20 cd_changed; then
+		fail "cdrom-media-change: $sr still not the new medium after 20 s: $cd_why"
+	elif ! mount -t iso9660 -o ro "/dev/$sr1" /mnt/cd 2>/tmp/err; then
+		fail "cdrom-media-change: $sr1 ($CDT.1) no longer mounts: $(cat /tmp/err)"
+	elif ! (cd /mnt/cd && md5sum -c data.md5 >/dev/null 2>&1); then
+		umount /mnt/cd
+		fail "cdrom-media-change: $sr1 ($CDT.1) lost the first ISO's data.bin"
+	else
+		umount /mnt/cd
+		pass "cdrom-media-change ($sr: cd2.iso re-mounted, media.txt checksum ok;" \
+			"$sr1 still the first ISO)"
+	fi
+fi
 
 # ---- hot-plug ------------------------------------------------------------------------
 hp=$((T + 2)).0
