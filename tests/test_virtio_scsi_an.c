@@ -294,49 +294,6 @@ static void test_missed_and_lifetime(void **state)
 
 /* ---- save/load ---- */
 
-static uint8_t *save_dev(vdev_device *dev, size_t *len)
-{
-	vdev_state_writer *w;
-	const void *data;
-	uint8_t *copy;
-
-	assert_int_equal(vdev_state_writer_new(&w), 0);
-	assert_int_equal(vdev_device_save(dev, w), 0);
-	assert_int_equal(vdev_state_writer_finish(w, &data, len), 0);
-	copy = malloc(*len);
-	assert_non_null(copy);
-	memcpy(copy, data, *len);
-	vdev_state_writer_free(w);
-	return copy;
-}
-
-static int load_dev(vdev_device *dev, const uint8_t *data, size_t len)
-{
-	vdev_state_reader *r;
-	int rc;
-
-	assert_int_equal(vdev_state_reader_new(data, len, &r), 0);
-	rc = vdev_device_load(dev, r);
-	vdev_state_reader_free(r);
-	return rc;
-}
-
-static void adopt(struct vt *dst, struct vt *src)
-{
-	memcpy(dst->mv.ram, src->mv.ram, VT_RAM);
-	dst->mem = src->mem;
-	dst->mem.base = dst->mv.ram;
-	for (unsigned int i = 0; i < dst->nvq; i++)
-		vdrv_vq_fini(&dst->vq[i]);
-	memcpy(dst->vq, src->vq, sizeof(src->vq));
-	for (unsigned int i = 0; i < src->nvq; i++)
-		dst->vq[i].mem = &dst->mem;
-	dst->nvq = src->nvq;
-	src->nvq = 0;
-	memcpy(dst->tok, src->tok, sizeof(src->tok));
-	dst->d.features = src->d.features;
-}
-
 /* The same LUNs as up() made, on a fresh device. */
 static struct vt *dest(const char *spec, int with_cd02)
 {
@@ -367,9 +324,9 @@ static void test_save_load(void **state)
 	long at;
 
 	(void)state;
-	nosub = save_dev(t->dev, &nlen); /* no subscription: the old layout */
+	nosub = vt_save_dev(t->dev, &nlen); /* no subscription: the old layout */
 	subscribe(t, 0, 2);
-	blob = save_dev(t->dev, &len);
+	blob = vt_save_dev(t->dev, &len);
 	assert_true(len > nlen);
 	assert_int_equal(find(nosub, nlen, "ANSB", 4), -1);
 	at = find(blob, len, "ANSB", 4);
@@ -377,8 +334,8 @@ static void test_save_load(void **state)
 
 	/* The destination announces 0:2's changes, not 1:3's. */
 	t2 = dest("virtio-scsi-pci", 1);
-	assert_int_equal(load_dev(t2->dev, blob, len), 0);
-	adopt(t2, t);
+	assert_int_equal(vt_load_dev(t2->dev, blob, len), 0);
+	vt_adopt(t2, t);
 	mock_vmm_set_time(&t2->mv, t2->mv.now_ns + 1);
 	vt_event_buf(t2, 16, 1);
 	assert_int_equal(vdev_scsi_lun_set_medium(vdev_scsi_lun_find(t2->bus, 1, 3), NULL, 0), 0);
@@ -388,12 +345,12 @@ static void test_save_load(void **state)
 	vt_free(t2);
 	/* The stream without subscriptions loads as before. */
 	t2 = dest("virtio-scsi-pci", 1);
-	assert_int_equal(load_dev(t2->dev, nosub, nlen), 0);
+	assert_int_equal(vt_load_dev(t2->dev, nosub, nlen), 0);
 	vt_free(t2);
 
 	/* A destination without that CD-ROM refuses the stream and keeps working. */
 	t2 = dest("virtio-scsi-pci", 0);
-	assert_int_not_equal(load_dev(t2->dev, blob, len), 0);
+	assert_int_not_equal(vt_load_dev(t2->dev, blob, len), 0);
 	vt_up(t2, 0, 0);
 	assert_int_equal(an(t2, T_AN_QUERY, 1, 3, AN_ALL, &actual), S_OK);
 	assert_int_equal(actual, AN_MEDIA);
@@ -420,7 +377,7 @@ static void test_save_load(void **state)
 			else
 				bad[p] = 1; /* 1:2, which does not exist */
 			t2 = dest("virtio-scsi-pci", 1);
-			assert_int_not_equal(load_dev(t2->dev, bad, len), 0);
+			assert_int_not_equal(vt_load_dev(t2->dev, bad, len), 0);
 			vt_free(t2);
 		}
 		free(bad);

@@ -233,22 +233,6 @@ static void test_destroy_pending(void **state)
 
 /* ---- save with a publication pending --------------------------------------- */
 
-static uint8_t *save_dev(vdev_device *dev, size_t *len)
-{
-	vdev_state_writer *w;
-	const void *data;
-	uint8_t *copy;
-
-	assert_int_equal(vdev_state_writer_new(&w), 0);
-	assert_int_equal(vdev_device_save(dev, w), 0);
-	assert_int_equal(vdev_state_writer_finish(w, &data, len), 0);
-	copy = malloc(*len);
-	assert_non_null(copy);
-	memcpy(copy, data, *len);
-	vdev_state_writer_free(w);
-	return copy;
-}
-
 static void test_save_pending(void **state)
 {
 	struct vt *t = up("virtio-scsi-pci", 0), *t2;
@@ -261,7 +245,7 @@ static void test_save_pending(void **state)
 	(void)state;
 	submit_reads(t, tok);
 	assert_int_equal(vt_poll_backends(t), NB);
-	blob = save_dev(t->dev, &len);
+	blob = vt_save_dev(t->dev, &len);
 
 	/* The destination takes over RAM and the driver's rings. */
 	t2 = vt_new("virtio-scsi-pci");

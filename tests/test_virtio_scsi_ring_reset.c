@@ -452,51 +452,6 @@ static void test_repeated_reset_slow_backend(void **state)
 
 /* ---- save/load right after a queue reset ---- */
 
-static uint8_t *save_dev(vdev_device *dev, size_t *len)
-{
-	vdev_state_writer *w;
-	const void *data;
-	uint8_t *copy;
-
-	assert_int_equal(vdev_state_writer_new(&w), 0);
-	assert_int_equal(vdev_device_save(dev, w), 0);
-	assert_int_equal(vdev_state_writer_finish(w, &data, len), 0);
-	copy = malloc(*len);
-	assert_non_null(copy);
-	memcpy(copy, data, *len);
-	vdev_state_writer_free(w);
-	return copy;
-}
-
-static int load_dev(vdev_device *dev, const uint8_t *data, size_t len)
-{
-	vdev_state_reader *r;
-	int rc;
-
-	assert_int_equal(vdev_state_reader_new(data, len, &r), 0);
-	rc = vdev_device_load(dev, r);
-	vdev_state_reader_free(r);
-	return rc;
-}
-
-/* The destination takes over the source's guest memory and driver state. */
-static void adopt(struct vt *dst, struct vt *src)
-{
-	memcpy(dst->mv.ram, src->mv.ram, VT_RAM);
-	dst->mem = src->mem;
-	dst->mem.base = dst->mv.ram;
-	for (unsigned int i = 0; i < dst->nvq; i++)
-		vdrv_vq_fini(&dst->vq[i]);
-	memcpy(dst->vq, src->vq, sizeof(src->vq));
-	for (unsigned int i = 0; i < src->nvq; i++)
-		dst->vq[i].mem = &dst->mem;
-	dst->nvq = src->nvq;
-	src->nvq = 0;
-	memcpy(dst->tok, src->tok, sizeof(src->tok));
-	dst->d.features = src->d.features;
-	dst->msix = src->msix;
-}
-
 static void test_save_load_after_reset(void **state)
 {
 	struct vt *t = up("virtio-scsi-pci,num-queues=2", 0, 0), *t2;
@@ -509,13 +464,13 @@ static void test_save_load_after_reset(void **state)
 	write_on(t, 2, 0, 0x61, 3, 0x61, 1);
 	tk3 = write_on(t, 3, 1, 0x62, 4, 0x62, 1);
 	driver_reset(t, 2);
-	blob = save_dev(t->dev, &len);
+	blob = vt_save_dev(t->dev, &len);
 
 	t2 = vt_new("virtio-scsi-pci,num-queues=2");
 	vt_disk(t2, 0, 0, 256, 512);
 	vt_disk(t2, 0, 1, 256, 512);
-	assert_int_equal(load_dev(t2->dev, blob, len), 0);
-	adopt(t2, t);
+	assert_int_equal(vt_load_dev(t2->dev, blob, len), 0);
+	vt_adopt(t2, t);
 	vt_free(t);
 	mock_vmm_set_time(&t2->mv, t2->mv.now_ns + 1);
 	vt_poll(t2);

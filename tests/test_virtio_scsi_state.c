@@ -35,52 +35,6 @@ static void disk_write(vdev_blk *b, uint64_t off, const void *data, size_t len)
 	assert_int_equal(res, (int64_t)len);
 }
 
-static uint8_t *save_dev(vdev_device *dev, size_t *len)
-{
-	vdev_state_writer *w;
-	const void *data;
-	uint8_t *copy;
-
-	assert_int_equal(vdev_state_writer_new(&w), 0);
-	assert_int_equal(vdev_device_save(dev, w), 0);
-	assert_int_equal(vdev_state_writer_finish(w, &data, len), 0);
-	copy = malloc(*len);
-	assert_non_null(copy);
-	memcpy(copy, data, *len);
-	vdev_state_writer_free(w);
-	return copy;
-}
-
-static int load_dev(vdev_device *dev, const uint8_t *data, size_t len)
-{
-	vdev_state_reader *r;
-	int rc;
-
-	assert_int_equal(vdev_state_reader_new(data, len, &r), 0);
-	rc = vdev_device_load(dev, r);
-	vdev_state_reader_free(r);
-	return rc;
-}
-
-/* The destination takes over the source's driver state (rings, tokens, layout). */
-static void adopt(struct vt *dst, struct vt *src)
-{
-	memcpy(dst->mv.ram, src->mv.ram, VT_RAM);
-	dst->mem = src->mem;
-	dst->mem.base = dst->mv.ram;
-	for (unsigned int i = 0; i < dst->nvq; i++)
-		vdrv_vq_fini(&dst->vq[i]);
-	memcpy(dst->vq, src->vq, sizeof(src->vq));
-	for (unsigned int i = 0; i < src->nvq; i++)
-		dst->vq[i].mem = &dst->mem;
-	dst->nvq = src->nvq;
-	src->nvq = 0;
-	memcpy(dst->tok, src->tok, sizeof(src->tok));
-	dst->d.features = src->d.features;
-	dst->cdb_size = src->cdb_size;
-	dst->sense_size = src->sense_size;
-}
-
 static void run_timers(struct vt *t)
 {
 	mock_vmm_set_time(&t->mv, t->mv.now_ns + 1);
@@ -135,16 +89,16 @@ static void save_load_inflight(const char *spec, uint64_t ring)
 		tq = vt_add(t, 2, s, 3, 0, rg, 76, rg + 76, 36, 0);
 	}
 	assert_int_equal(vt_collect(t, 2, &r), 0);
-	blob = save_dev(t->dev, &len);
+	blob = vt_save_dev(t->dev, &len);
 
 	/* The destination: same options, same LUNs, the same storage contents. */
 	t2 = vt_new(spec);
 	vt_disk(t2, 0, 0, 256, 512);
 	disk_write(vt_disk(t2, 0, 1, 256, 512), 30 * 512, b, 512);
 	vt_disk(t2, 0, 2, 64, 512);
-	adopt(t2, t);
+	vt_adopt(t2, t);
 	used_before = ring ? 0 : vdrv_used_idx(&t2->vq[2]);
-	assert_int_equal(load_dev(t2->dev, blob, len), 0);
+	assert_int_equal(vt_load_dev(t2->dev, blob, len), 0);
 	assert_int_equal(vdev_virtio_status(t2->vd), 0x0f);
 	assert_int_equal(vt_config32(t2, C_SENSE_SIZE), 64);
 	/* A load writes nothing to the guest; the commands run when the VM does. */
@@ -221,18 +175,18 @@ static void test_load_refused(void **state)
 	vt_disk(t, 0, 0, 64, 512);
 	vt_disk(t, 0, 1, 64, 512);
 	vt_up(t, 0, 0);
-	blob = save_dev(t->dev, &len);
+	blob = vt_save_dev(t->dev, &len);
 
 	/* A device with another seg_max: refused, untouched. */
 	o = vt_new("virtio-scsi-pci,seg-max=100");
 	vt_disk(o, 0, 0, 64, 512);
 	vt_disk(o, 0, 1, 64, 512);
-	assert_int_not_equal(load_dev(o->dev, blob, len), 0);
+	assert_int_not_equal(vt_load_dev(o->dev, blob, len), 0);
 	assert_int_equal(vdev_virtio_status(o->vd), 0);
 	vt_free(o);
 	/* The other transport: refused. */
 	o = vt_new("virtio-scsi-mmio");
-	assert_int_not_equal(load_dev(o->dev, blob, len), 0);
+	assert_int_not_equal(vt_load_dev(o->dev, blob, len), 0);
 	vt_free(o);
 
 	/* A busy device with other LUNs: the bus refuses; its own write still completes once. */
@@ -245,8 +199,8 @@ static void test_load_refused(void **state)
 	c.dout = data;
 	c.dout_len = sizeof(data);
 	tk = vt_submit(o, 2, &c);
-	blob2 = save_dev(o->dev, &len2);
-	assert_int_not_equal(load_dev(o->dev, blob, len), 0);
+	blob2 = vt_save_dev(o->dev, &len2);
+	assert_int_not_equal(vt_load_dev(o->dev, blob, len), 0);
 	assert_int_equal(vdev_virtio_status(o->vd), 0x0f);
 	assert_int_equal(vt_collect(o, 2, &r), 0);
 	run_timers(o);
@@ -262,8 +216,8 @@ static void test_load_refused(void **state)
 	/* Its own state loads into itself with a command in flight: completes once. */
 	tk = vt_submit(o, 2, &c);
 	free(blob2);
-	blob2 = save_dev(o->dev, &len2);
-	assert_int_equal(load_dev(o->dev, blob2, len2), 0);
+	blob2 = vt_save_dev(o->dev, &len2);
+	assert_int_equal(vt_load_dev(o->dev, blob2, len2), 0);
 	vt_poll(o); /* the old submission was taken back: nothing to complete */
 	assert_int_equal(vt_collect(o, 2, &r), 0);
 	run_timers(o);

@@ -227,6 +227,59 @@ static VT_UNUSED void vt_free(struct vt *t)
 	free(t);
 }
 
+/* Save @dev's state; @return a malloc'ed copy of the blob (*@len bytes). */
+static VT_UNUSED uint8_t *vt_save_dev(vdev_device *dev, size_t *len)
+{
+	vdev_state_writer *w;
+	const void *data;
+	uint8_t *copy;
+
+	assert_int_equal(vdev_state_writer_new(&w), 0);
+	assert_int_equal(vdev_device_save(dev, w), 0);
+	assert_int_equal(vdev_state_writer_finish(w, &data, len), 0);
+	copy = malloc(*len);
+	assert_non_null(copy);
+	memcpy(copy, data, *len);
+	vdev_state_writer_free(w);
+	return copy;
+}
+
+/* Load a blob from vt_save_dev() into @dev. @return vdev_device_load()'s result. */
+static VT_UNUSED int vt_load_dev(vdev_device *dev, const uint8_t *data, size_t len)
+{
+	vdev_state_reader *r;
+	int rc;
+
+	assert_int_equal(vdev_state_reader_new(data, len, &r), 0);
+	rc = vdev_device_load(dev, r);
+	vdev_state_reader_free(r);
+	return rc;
+}
+
+/*
+ * Migration in a test: the destination @dst takes over the source's guest
+ * memory and driver state (rings, tokens, negotiated features, MSI-X use,
+ * request layout); @src keeps no rings.
+ */
+static VT_UNUSED void vt_adopt(struct vt *dst, struct vt *src)
+{
+	memcpy(dst->mv.ram, src->mv.ram, VT_RAM);
+	dst->mem = src->mem;
+	dst->mem.base = dst->mv.ram;
+	for (unsigned int i = 0; i < dst->nvq; i++)
+		vdrv_vq_fini(&dst->vq[i]);
+	memcpy(dst->vq, src->vq, sizeof(src->vq));
+	for (unsigned int i = 0; i < src->nvq; i++)
+		dst->vq[i].mem = &dst->mem;
+	dst->nvq = src->nvq;
+	src->nvq = 0;
+	memcpy(dst->tok, src->tok, sizeof(src->tok));
+	dst->d.features = src->d.features;
+	dst->msix = src->msix;
+	dst->cdb_size = src->cdb_size;
+	dst->sense_size = src->sense_size;
+}
+
 /* Bring the device up with @want (plus VERSION_1), every queue of size @qsize (0: max). */
 static VT_UNUSED void vt_up(struct vt *t, uint64_t want, uint32_t qsize)
 {
