@@ -123,6 +123,7 @@ struct vdev__mem_hot {
 	uint32_t gen;
 	uint32_t key;
 	bool logging;
+	bool remote;     /* some region is remote (below): implies logging */
 };
 
 static inline const struct vdev__mem_hot *vdev__mem_hot(const vdev_ctx *ctx)
@@ -182,6 +183,56 @@ void vdev__mem_dirty_log_external(vdev_ctx *ctx, void *log, uint64_t bytes);
  */
 int64_t vdev__mem_dirty_take(vdev_ctx *ctx, uint64_t gpa, uint64_t last,
 			     void (*fn)(void *opaque, uint64_t lo, uint64_t hi), void *opaque);
+
+/*
+ * Remote regions: guest memory the library cannot address directly
+ * (vfio-user regions mapped without an fd, reached only through
+ * DMA_READ / DMA_WRITE messages). The owner gives a local "shadow" buffer
+ * of the region's size, registered as the region's host memory so every
+ * pointer-based path (iovecs, rings) keeps working, and two synchronous
+ * copy hooks. Coherence is explicit and byte-exact:
+ *  - pull: before the library reads guest memory it refreshes the shadow
+ *    from the guest (vdev__mem_pull(); vdev_mem_read() and
+ *    vdev_mem_translate(READ) do it themselves; the virtqueue engine pulls
+ *    ring areas, indirect tables and readable buffers as it walks);
+ *  - push: every write path already marks what it wrote dirty (for
+ *    migration); while a remote region exists that marking is always on
+ *    (hot.logging), and marking a range of a remote region writes those
+ *    shadow bytes to the guest at once. vdev_mem_translate(WRITE) does
+ *    not push (the device has written nothing yet): the device pushes
+ *    with vdev_mem_mark_dirty() when done, as vdev/mem.h already asks.
+ * Regions carry VDEV__MEM_REMOTE in their info flags; fast paths that
+ * cache host pointers must not cache a remote region.
+ */
+#define VDEV__MEM_REMOTE (1u << 31)
+
+struct vdev__mem_remote {
+	/* Copy guest [gpa, gpa + len) to @buf / from @buf (len > 0, within the
+	 * region). Synchronous. @return 0 or a negative errno (-EIO: the
+	 * other side failed or is gone). */
+	int (*read)(void *opaque, uint64_t gpa, void *buf, size_t len);
+	int (*write)(void *opaque, uint64_t gpa, const void *buf, size_t len);
+	void *opaque;
+};
+
+/*
+ * Register remote region [gpa, gpa + size) with @shadow (size bytes, owned
+ * by the caller, valid until the region is removed) and @ops (copied).
+ * Same rules and returns as vdev_mem_region_add(). Thread: the device thread.
+ */
+int vdev__mem_region_add_remote(vdev_ctx *ctx, uint64_t gpa, uint64_t size, void *shadow,
+				uint32_t flags, const struct vdev__mem_remote *ops);
+
+/*
+ * Refresh the shadow of every remote region overlapping guest range
+ * [gpa, gpa + len) (bytes in ordinary RAM or outside RAM are skipped).
+ * @return 0, or the first error of a read hook (the shadow may then be
+ * partly refreshed). Thread: as vdev_mem_translate().
+ */
+int vdev__mem_pull(vdev_ctx *ctx, uint64_t gpa, uint64_t len);
+
+/* The same for host range [hva, hva + len) inside one remote region's shadow. */
+int vdev__mem_pull_hva(vdev_ctx *ctx, const void *hva, size_t len);
 
 /*
  * Copy a caller's struct_size-first struct into a full-size local copy:

@@ -38,7 +38,8 @@ struct mem_region {
 	 * floor((addr - gpa) / 4096). The VMM reads it back the same way.
 	 */
 	_Atomic uint64_t *dirty;
-	uint32_t flags;
+	uint32_t flags;          /* VDEV_MEM_*, and VDEV__MEM_REMOTE */
+	struct vdev__mem_remote remote; /* hooks of a remote region (core.h) */
 };
 
 struct vdev__mem_map {
@@ -51,10 +52,13 @@ struct vdev__mem_map {
 	/*
 	 * External log (vdev__mem_dirty_log_external): one bit per guest
 	 * page by absolute address, bit (gpa / 4096) % 8 of byte gpa / 32768.
-	 * hot.logging is own_log || ext_log.
+	 * hot.logging is own_log || ext_log || nremote: every write path
+	 * marks what it wrote while any of them wants to know (a remote
+	 * region's marks are its write-backs, core.h).
 	 */
 	_Atomic uint8_t *ext_log;
 	uint64_t ext_bytes;
+	unsigned int nremote;    /* remote regions in the map */
 };
 
 static inline uint64_t region_pages(const struct mem_region *r)
@@ -121,9 +125,14 @@ static void ext_mark(struct vdev__mem_map *m, uint64_t first, uint64_t last)
 	}
 }
 
-/* Mark the part of [gpa, last] that lies in @r dirty (logging must be on). */
+/*
+ * Mark the part of [gpa, last] that lies in @r dirty (logging must be on)
+ * and, with @push, write that part of a remote region's shadow back to
+ * the guest. A failed write-back is the hook owner's to report: the
+ * connection behind it is gone, and nothing here can retry.
+ */
 static void region_mark(struct vdev__mem_map *m, const struct mem_region *r, uint64_t gpa,
-			uint64_t last)
+			uint64_t last, bool push)
 {
 	uint64_t lo = VDEV__MAX(gpa, r->gpa);
 	uint64_t hi = VDEV__MIN(last, r->last);
@@ -135,6 +144,20 @@ static void region_mark(struct vdev__mem_map *m, const struct mem_region *r, uin
 			 (hi - r->gpa) >> MEM_PAGE_SHIFT);
 	if (m->ext_log)
 		ext_mark(m, lo >> MEM_PAGE_SHIFT, hi >> MEM_PAGE_SHIFT);
+	if (push && (r->flags & VDEV__MEM_REMOTE))
+		(void)r->remote.write(r->remote.opaque, lo, r->hva + (lo - r->gpa),
+				      (size_t)(hi - lo + 1));
+}
+
+/* Refresh the part of [gpa, last] that lies in remote region @r from the guest. */
+static int region_pull(const struct mem_region *r, uint64_t gpa, uint64_t last)
+{
+	uint64_t lo = VDEV__MAX(gpa, r->gpa);
+	uint64_t hi = VDEV__MIN(last, r->last);
+
+	if (lo > hi || !(r->flags & VDEV__MEM_REMOTE))
+		return 0;
+	return r->remote.read(r->remote.opaque, lo, r->hva + (lo - r->gpa), (size_t)(hi - lo + 1));
 }
 
 /*
@@ -225,19 +248,40 @@ static inline size_t map_piece(const struct vdev__mem_map *m, unsigned int first
 }
 
 static void map_mark_walked(struct vdev__mem_map *m, unsigned int first, unsigned int count,
-			    uint64_t gpa, uint64_t last)
+			    uint64_t gpa, uint64_t last, bool push)
 {
 	if (!m->hot.logging)
 		return;
 	for (unsigned int k = 0; k < count; k++)
-		region_mark(m, &m->r[first + k], gpa, last);
+		region_mark(m, &m->r[first + k], gpa, last, push);
 }
 
-/* Regions changed (or logging did): update what hot paths compare. */
+/* Pull the remote pieces of [gpa, last] as walked from region @first. */
+static int map_pull_walked(struct vdev__mem_map *m, unsigned int first, unsigned int count,
+			   uint64_t gpa, uint64_t last)
+{
+	int rc = 0;
+
+	if (!m->nremote)
+		return 0;
+	for (unsigned int k = 0; k < count && !rc; k++)
+		rc = region_pull(&m->r[first + k], gpa, last);
+	return rc;
+}
+
+/* Logging or remote regions changed: recompute what hot paths compare. */
+static void hot_update(struct vdev__mem_map *m)
+{
+	m->hot.remote = m->nremote != 0;
+	m->hot.logging = m->own_log || m->ext_log || m->hot.remote;
+	m->hot.key = (m->hot.gen << 1) | m->hot.logging;
+}
+
+/* Regions changed: update what hot paths compare. */
 static void mem_moved(struct vdev__mem_map *m)
 {
 	m->hot.gen++;
-	m->hot.key = (m->hot.gen << 1) | m->hot.logging;
+	hot_update(m);
 }
 
 /* True if a range of @len bytes at @gpa runs past 2^64. */
@@ -265,7 +309,8 @@ void vdev__mem_fini(vdev_ctx *ctx)
 	ctx->mem = NULL;
 }
 
-int vdev_mem_region_add(vdev_ctx *ctx, uint64_t gpa, uint64_t size, void *hva, uint32_t flags)
+static int region_add(vdev_ctx *ctx, uint64_t gpa, uint64_t size, void *hva, uint32_t flags,
+		      const struct vdev__mem_remote *remote)
 {
 	struct vdev__mem_map *m = ctx->mem;
 	struct mem_region nr;
@@ -274,6 +319,8 @@ int vdev_mem_region_add(vdev_ctx *ctx, uint64_t gpa, uint64_t size, void *hva, u
 
 	if (!size || !hva || (flags & ~(uint32_t)MEM_KNOWN_FLAGS))
 		return -EINVAL;
+	if (remote && (!remote->read || !remote->write))
+		return -EINVAL;
 	/* The last byte, gpa + size - 1, must not pass 2^64 - 1; same for the host side. */
 	if (size - 1 > UINT64_MAX - gpa || size - 1 > UINTPTR_MAX - (uintptr_t)hva)
 		return -EINVAL;
@@ -281,8 +328,10 @@ int vdev_mem_region_add(vdev_ctx *ctx, uint64_t gpa, uint64_t size, void *hva, u
 		.gpa = gpa,
 		.last = gpa + (size - 1),
 		.hva = hva,
-		.flags = flags,
+		.flags = flags | (remote ? VDEV__MEM_REMOTE : 0),
 	};
+	if (remote)
+		nr.remote = *remote;
 
 	pos = upper_bound(m, gpa);
 	if (pos > 0 && m->r[pos - 1].last >= gpa)
@@ -311,9 +360,21 @@ int vdev_mem_region_add(vdev_ctx *ctx, uint64_t gpa, uint64_t size, void *hva, u
 	memmove(&m->r[pos + 1], &m->r[pos], (m->n - pos) * sizeof(*m->r));
 	m->r[pos] = nr;
 	m->n++;
+	m->nremote += remote != NULL;
 	mem_moved(m);
 	atomic_store_explicit(&m->hint, pos, memory_order_relaxed);
 	return 0;
+}
+
+int vdev_mem_region_add(vdev_ctx *ctx, uint64_t gpa, uint64_t size, void *hva, uint32_t flags)
+{
+	return region_add(ctx, gpa, size, hva, flags, NULL);
+}
+
+int vdev__mem_region_add_remote(vdev_ctx *ctx, uint64_t gpa, uint64_t size, void *shadow,
+				uint32_t flags, const struct vdev__mem_remote *ops)
+{
+	return ops ? region_add(ctx, gpa, size, shadow, flags, ops) : -EINVAL;
 }
 
 int vdev_mem_region_remove(vdev_ctx *ctx, uint64_t gpa)
@@ -325,6 +386,7 @@ int vdev_mem_region_remove(vdev_ctx *ctx, uint64_t gpa)
 		return -ENOENT;
 	i--;
 	region_dirty_free(&m->r[i]);
+	m->nremote -= (m->r[i].flags & VDEV__MEM_REMOTE) != 0;
 	memmove(&m->r[i], &m->r[i + 1], (m->n - i - 1) * sizeof(*m->r));
 	m->n--;
 	mem_moved(m);
@@ -364,8 +426,15 @@ int vdev_mem_translate(vdev_ctx *ctx, uint64_t gpa, uint64_t len, enum vdev_mem_
 		iov[k].iov_len = map_piece(m, first, k, count, gpa, last, &hva);
 		iov[k].iov_base = hva;
 	}
+	/*
+	 * A write range is only marked: the device has written nothing yet,
+	 * and pushing a remote shadow now would overwrite guest bytes the
+	 * device may never write. It pushes with vdev_mem_mark_dirty().
+	 */
 	if (access == VDEV_MEM_WRITE)
-		map_mark_walked(m, first, count, gpa, last);
+		map_mark_walked(m, first, count, gpa, last, false);
+	else if ((rc = map_pull_walked(m, first, count, gpa, last)))
+		return rc;
 	return (int)count;
 }
 
@@ -385,6 +454,8 @@ static int mem_copy(vdev_ctx *ctx, uint64_t gpa, uint8_t *buf, size_t len, bool 
 	rc = map_walk(m, gpa, last, write, &first, &count);
 	if (rc)
 		return rc;
+	if (!write && (rc = map_pull_walked(m, first, count, gpa, last)))
+		return rc;
 	for (unsigned int k = 0; k < count; k++) {
 		uint8_t *hva;
 		size_t n = map_piece(m, first, k, count, gpa, last, &hva);
@@ -396,7 +467,7 @@ static int mem_copy(vdev_ctx *ctx, uint64_t gpa, uint8_t *buf, size_t len, bool 
 		buf += n;
 	}
 	if (write)
-		map_mark_walked(m, first, count, gpa, last);
+		map_mark_walked(m, first, count, gpa, last, true);
 	return 0;
 }
 
@@ -426,7 +497,7 @@ void vdev_mem_mark_dirty(vdev_ctx *ctx, uint64_t gpa, uint64_t len)
 	if (i > 0 && m->r[i - 1].last >= gpa)
 		i--;
 	for (; i < m->n && m->r[i].gpa <= last; i++)
-		region_mark(m, &m->r[i], gpa, last);
+		region_mark(m, &m->r[i], gpa, last, true);
 }
 
 int vdev_mem_dirty_log_enable(vdev_ctx *ctx, int enable)
@@ -439,8 +510,7 @@ int vdev_mem_dirty_log_enable(vdev_ctx *ctx, int enable)
 		for (i = 0; i < m->n; i++)
 			region_dirty_free(&m->r[i]);
 		m->own_log = false;
-		m->hot.logging = m->ext_log != NULL;
-		m->hot.key = (m->hot.gen << 1) | m->hot.logging;
+		hot_update(m);
 		return 0;
 	}
 	if (m->own_log) {
@@ -463,8 +533,7 @@ int vdev_mem_dirty_log_enable(vdev_ctx *ctx, int enable)
 		}
 	}
 	m->own_log = true;
-	m->hot.logging = true;
-	m->hot.key = (m->hot.gen << 1) | 1;
+	hot_update(m);
 	return 0;
 }
 
@@ -474,8 +543,7 @@ void vdev__mem_dirty_log_external(vdev_ctx *ctx, void *log, uint64_t bytes)
 
 	m->ext_log = log && bytes ? (_Atomic uint8_t *)log : NULL;
 	m->ext_bytes = m->ext_log ? bytes : 0;
-	m->hot.logging = m->own_log || m->ext_log;
-	m->hot.key = (m->hot.gen << 1) | m->hot.logging;
+	hot_update(m);
 }
 
 int64_t vdev_mem_dirty_bitmap(vdev_ctx *ctx, uint64_t region_gpa, uint64_t *bitmap, size_t nwords,
@@ -647,6 +715,37 @@ void vdev__mem_mark_dirty_hva(vdev_ctx *ctx, const void *hva, size_t len)
 		if (last < base || p > rlast)
 			continue;
 		region_mark(m, r, r->gpa + (VDEV__MAX(p, base) - base),
-			    r->gpa + (VDEV__MIN(last, rlast) - base));
+			    r->gpa + (VDEV__MIN(last, rlast) - base), true);
 	}
+}
+
+int vdev__mem_pull(vdev_ctx *ctx, uint64_t gpa, uint64_t len)
+{
+	struct vdev__mem_map *m = ctx->mem;
+	uint64_t last;
+	unsigned int i;
+	int rc = 0;
+
+	if (!m->nremote || !len)
+		return 0;
+	last = range_wraps(gpa, len) ? UINT64_MAX : gpa + (len - 1);
+	i = upper_bound(m, gpa);
+	if (i > 0 && m->r[i - 1].last >= gpa)
+		i--;
+	for (; !rc && i < m->n && m->r[i].gpa <= last; i++)
+		rc = region_pull(&m->r[i], gpa, last);
+	return rc;
+}
+
+int vdev__mem_pull_hva(vdev_ctx *ctx, const void *hva, size_t len)
+{
+	struct vdev__mem_map *m = ctx->mem;
+	uint64_t gpa;
+
+	if (!m->nremote || !len)
+		return 0;
+	/* Shadows are the library's own buffers: never aliased by another region. */
+	if (vdev__mem_hva_to_gpa(ctx, hva, len, &gpa))
+		return 0;
+	return vdev__mem_pull(ctx, gpa, len);
 }

@@ -45,6 +45,7 @@ static const char *const rule_names[VQ_RULE__COUNT] = {
 	[VQ_RULE_CHAIN_BYTES] = "chain-over-4gib",
 	[VQ_RULE_WRITE_ORDER] = "readable-after-writable",
 	[VQ_RULE_RING_NOT_RAM] = "ring-not-in-ram",
+	[VQ_RULE_REMOTE_IO] = "guest-memory-unreachable",
 };
 
 const char *vdev__vq_rule_name(enum vq_rule rule)
@@ -79,6 +80,35 @@ void vdev__vq_ring_dirty(struct vdev_vq *vq, uint64_t gpa, uint64_t len)
 	vdev_mem_mark_dirty(vq->ctx, gpa, len);
 }
 
+int vdev__vq_pull(struct vdev_vq *vq, uint64_t gpa, uint64_t len)
+{
+	int rc = vdev__mem_pull(vq->ctx, gpa, len);
+
+	if (VQ_UNLIKELY(rc))
+		return vdev__vq_violation(vq, VQ_RULE_REMOTE_IO,
+					  "guest memory [0x%" PRIx64 ", +%" PRIu64 ") could not be "
+					  "read (error %d)", gpa, len, -rc);
+	return 0;
+}
+
+/* Is @gpa in a remote region? */
+static bool gpa_remote(vdev_ctx *ctx, uint64_t gpa)
+{
+	struct vdev__mem_region_info r;
+
+	return !vdev__mem_region_find(ctx, gpa, &r) && (r.flags & VDEV__MEM_REMOTE);
+}
+
+/* Set VQ_SLOW_REMOTE from where the (resolved) rings are. */
+static void note_remote(struct vdev_vq *vq)
+{
+	vq->slow &= ~VQ_SLOW_REMOTE;
+	if (vq->mhot->remote &&
+	    (gpa_remote(vq->ctx, vq->cfg.desc_addr) || gpa_remote(vq->ctx, vq->cfg.driver_addr) ||
+	     gpa_remote(vq->ctx, vq->cfg.device_addr)))
+		vq->slow |= VQ_SLOW_REMOTE;
+}
+
 /* ---- buffers and chains ------------------------------------------------ */
 
 int vdev__vq_map_slow(struct vdev_vq *vq, struct vdev_vq_req *w, uint64_t addr, uint32_t len,
@@ -101,12 +131,18 @@ int vdev__vq_map_slow(struct vdev_vq *vq, struct vdev_vq_req *w, uint64_t addr, 
 						  ", +%u) is in read-only memory", addr, len);
 		off = at - r.gpa;
 		piece = VDEV__MIN(left, r.size - off);
-		vq->rc = (struct vq_rcache){
-			.gpa = r.gpa,
-			.size = r.size,
-			.wsize = (r.flags & VDEV_MEM_READONLY) ? 0 : r.size,
-			.hva = r.hva,
-		};
+		if (r.flags & VDEV__MEM_REMOTE) {
+			/* Never cached (the fast walk would skip the pull); writes push at completion. */
+			if (!write && vdev__vq_pull(vq, at, piece))
+				return -EIO;
+		} else {
+			vq->rc = (struct vq_rcache){
+				.gpa = r.gpa,
+				.size = r.size,
+				.wsize = (r.flags & VDEV_MEM_READONLY) ? 0 : r.size,
+				.hva = r.hva,
+			};
+		}
 		if (from_end)
 			vq_walk_put(w, r.hva + off, piece, write, true);
 		else
@@ -162,7 +198,7 @@ bool vdev__vq_rc_fill(struct vdev_vq *vq, uint64_t addr, uint32_t len, bool writ
 
 	if (!len || vdev__mem_region_find(vq->ctx, addr, &r) || len > r.size - (addr - r.gpa))
 		return false;
-	if (write && (r.flags & VDEV_MEM_READONLY))
+	if ((write && (r.flags & VDEV_MEM_READONLY)) || (r.flags & VDEV__MEM_REMOTE))
 		return false;
 	vq->rc = (struct vq_rcache){
 		.gpa = r.gpa,
@@ -177,7 +213,8 @@ bool vdev__vq_tc_fill(struct vdev_vq *vq, uint64_t addr, uint32_t len)
 {
 	struct vdev__mem_region_info r;
 
-	if (!len || vdev__mem_region_find(vq->ctx, addr, &r) || len > r.size - (addr - r.gpa))
+	if (!len || vdev__mem_region_find(vq->ctx, addr, &r) || len > r.size - (addr - r.gpa) ||
+	    (r.flags & VDEV__MEM_REMOTE))
 		return false;
 	vq->tc = (struct vq_rcache){ .gpa = r.gpa, .size = r.size, .hva = r.hva };
 	return true;
@@ -196,6 +233,8 @@ int vdev__vq_table_open_slow(struct vdev_vq *vq, uint64_t addr, uint32_t len,
 	t->n = len / VQ_DESC_SIZE;
 	t->gpa = addr;
 	if (!vdev__mem_region_find(vq->ctx, addr, &r) && len <= r.size - (addr - r.gpa)) {
+		if ((r.flags & VDEV__MEM_REMOTE) && vdev__vq_pull(vq, addr, len))
+			return -EIO;
 		t->hva = r.hva + (addr - r.gpa);
 		return 0;
 	}
@@ -331,6 +370,7 @@ static int vq_refresh(struct vdev_vq *vq)
 	vq->desc = desc;
 	vq->drv = drv;
 	vq->dev = dev;
+	note_remote(vq);
 	return 0;
 }
 
@@ -425,6 +465,7 @@ void vdev__vq_setup(struct vdev_vq *vq, const struct vdev_vq_config *c, uint8_t 
 	vq->mem_gen = vq->mhot->gen;
 	__atomic_store_n(&vq->size, c->size, __ATOMIC_RELAXED);
 	vq->slow = 0;
+	note_remote(vq);
 	update_push_key(vq);
 }
 
@@ -580,6 +621,28 @@ static inline int pop_ring(struct vdev_vq *vq, struct vdev_vq_req *reqs, unsigne
 	return vq->packed ? vdev__vq_packed_pop(vq, reqs, n) : vdev__vq_split_pop(vq, reqs, n);
 }
 
+/*
+ * Remote rings (VQ_SLOW_REMOTE). Split rings pull in refill(), which reads
+ * avail->idx once per batch. A packed ring has no index: each request's
+ * head is looked at afresh (vdev__vq_packed_pull_head()), so one at a time.
+ */
+static int pop_remote(struct vdev_vq *vq, struct vdev_vq_req *reqs, unsigned int n)
+{
+	unsigned int i;
+
+	if (!vq->packed)
+		return vdev__vq_split_pop(vq, reqs, n);
+	for (i = 0; i < n; i++) {
+		int rc = vdev__vq_packed_pull_head(vq);
+
+		if (!rc)
+			rc = vdev__vq_packed_pop(vq, reqs + i, 1);
+		if (rc <= 0)
+			return i ? (int)i : rc;
+	}
+	return (int)n;
+}
+
 static int pop_slow_inner(struct vdev_vq *vq, struct vdev_vq_req *reqs, unsigned int n)
 {
 	unsigned int i = 0;
@@ -602,7 +665,10 @@ static int pop_slow_inner(struct vdev_vq *vq, struct vdev_vq_req *reqs, unsigned
 	}
 	if (i == n)
 		return (int)i;
-	rc = pop_ring(vq, reqs + i, n - i);
+	if (vq->slow & VQ_SLOW_REMOTE)
+		rc = pop_remote(vq, reqs + i, n - i);
+	else
+		rc = pop_ring(vq, reqs + i, n - i);
 	if (rc < 0)
 		return i ? (int)i : rc;
 	return (int)i + rc;

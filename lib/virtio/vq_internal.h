@@ -106,6 +106,7 @@ enum vq_rule {
 	VQ_RULE_CHAIN_BYTES,      /* chain longer than 2^32 bytes in total */
 	VQ_RULE_WRITE_ORDER,      /* readable after writable (VDEV_VQ_F_READ_BEFORE_WRITE) */
 	VQ_RULE_RING_NOT_RAM,     /* a ring area is no longer RAM (region removed) */
+	VQ_RULE_REMOTE_IO,        /* remote guest memory (core.h) could not be read */
 	VQ_RULE__COUNT
 };
 
@@ -163,6 +164,12 @@ struct vq_seg {
 #define VQ_SLOW_REPLAY (1u << 2)
 #define VQ_SLOW_PAUSED (1u << 3)   /* vdev_vq_pause(): pop finds nothing */
 #define VQ_SLOW_INFLIGHT (1u << 4) /* inflight region tracked (vq_inflight.c) */
+/*
+ * A ring area lies in a remote region (core.h): the rings are shadows,
+ * refreshed before each look at what the driver wrote (vdev__vq_pull()),
+ * and every ring write is pushed by the dirty marking that follows it.
+ */
+#define VQ_SLOW_REMOTE (1u << 5)
 
 struct vdev_vq {
 	/* ---- hot: read on every pop/push ---- */
@@ -251,6 +258,13 @@ int vdev__vq_violation(struct vdev_vq *vq, enum vq_rule rule, const char *fmt, .
 
 /* Mark [gpa, gpa + len) of a ring dirty (logging on). */
 void vdev__vq_ring_dirty(struct vdev_vq *vq, uint64_t gpa, uint64_t len);
+
+/*
+ * Refresh the shadow of guest range [gpa, gpa + len) where it is remote
+ * (core.h). @return 0, or -EIO with the queue broken (the memory cannot
+ * be reached any more, so nothing it says can be trusted).
+ */
+int vdev__vq_pull(struct vdev_vq *vq, uint64_t gpa, uint64_t len);
 
 /* Check a configuration (size, flags, features, alignment). @return 0 or -EINVAL. */
 int vdev__vq_cfg_check(const struct vdev_vq_config *c);
@@ -654,6 +668,9 @@ int vdev__vq_split_walk(struct vdev_vq *vq, uint16_t head, struct vdev_vq_req *r
 /* Pop up to @n requests (n >= 1). @return the number popped, or the first pop's error. */
 int vdev__vq_split_pop(struct vdev_vq *vq, struct vdev_vq_req *reqs, unsigned int n);
 int vdev__vq_packed_pop(struct vdev_vq *vq, struct vdev_vq_req *reqs, unsigned int n);
+/* Remote packed ring: refresh the descriptor at avail_pos, and if the driver made it
+ * available, the ring its chain lies in. @return 0 or -EIO (queue broken). */
+int vdev__vq_packed_pull_head(struct vdev_vq *vq);
 
 /*
  * Write one used entry, not yet visible to the driver (see *_flush).

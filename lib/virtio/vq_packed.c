@@ -413,6 +413,21 @@ VQ_INLINE int pop_one(struct vdev_vq *vq, struct vdev_vq_req *req)
 	return 1;
 }
 
+int vdev__vq_packed_pull_head(struct vdev_vq *vq)
+{
+	uint64_t ring = vq->cfg.desc_addr;
+	int rc = vdev__vq_pull(vq, ring + (uint64_t)vq->avail_pos * VQ_DESC_SIZE, VQ_DESC_SIZE);
+
+	if (rc || !is_avail(head_flags(vq), vq->avail_wrap))
+		return rc;
+	/*
+	 * The driver wrote the chain before the head's flags (§2.8.21.1), so
+	 * a read that starts after seeing the flags sees all of it; the read
+	 * that saw them may have caught the chain half written.
+	 */
+	return vdev__vq_pull(vq, ring, (uint64_t)vq->size * VQ_DESC_SIZE);
+}
+
 int vdev__vq_packed_pop(struct vdev_vq *vq, struct vdev_vq_req *reqs, unsigned int n)
 {
 	struct vdev_vq_req *r = reqs, *end = reqs + n;
@@ -460,10 +475,17 @@ int vdev__vq_packed_flush(struct vdev_vq *vq)
 	old = lap_pos(vq, vq->flushed_pos, vq->flushed_wrap);
 	vq_st16(vq->desc + (size_t)vq->flushed_pos * VQ_DESC_SIZE + DESC_FLAGS, vq->first_flags,
 		__ATOMIC_RELEASE);
+	/* Its own mark: a dirty sync since publish() marked the descriptor must see it. */
+	if (VQ_UNLIKELY(vq->mhot->logging))
+		vdev__vq_ring_dirty(vq, vq->cfg.desc_addr +
+					     (uint64_t)vq->flushed_pos * VQ_DESC_SIZE + DESC_FLAGS,
+				    2);
 	vq->pending = false;
 	vq->flushed_pos = vq->used_pos;
 	vq->flushed_wrap = vq->used_wrap;
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (VQ_UNLIKELY(vq->slow & VQ_SLOW_REMOTE) && vdev__vq_pull(vq, vq->cfg.driver_addr, 4))
+		return 0;
 	ev = vq_ld32(vq->drv, __ATOMIC_RELAXED);
 	switch ((ev >> 16) & 3) {
 	case VQ_EVENT_DISABLE:
@@ -485,6 +507,8 @@ int vdev__vq_packed_flush(struct vdev_vq *vq)
 
 int vdev__vq_packed_avail(struct vdev_vq *vq)
 {
+	if (VQ_UNLIKELY(vq->slow & VQ_SLOW_REMOTE) && vdev__vq_packed_pull_head(vq))
+		return -EIO;
 	return is_avail(head_flags(vq), vq->avail_wrap);
 }
 

@@ -22,11 +22,32 @@ static inline uint8_t *avail_event_ptr(const struct vdev_vq *vq)
 	return vq->dev + VQ_USED_RING + (size_t)VQ_USED_ELEM * vq->size;
 }
 
+/*
+ * Remote rings (VQ_SLOW_REMOTE): refresh avail->flags and idx, then, if
+ * idx moved, the ring entries and descriptors it covers. Two reads in
+ * that order: the driver wrote those before idx (§2.7.13.3.1), so a read
+ * that starts after seeing idx sees them; one read of it all might not.
+ */
+static __attribute__((noinline)) int remote_pull_avail(struct vdev_vq *vq)
+{
+	uint64_t n = vq->size;
+	int rc = vdev__vq_pull(vq, vq->cfg.driver_addr, VQ_AVAIL_RING);
+
+	if (rc || vq_ld16(vq->drv + VQ_AVAIL_IDX, __ATOMIC_ACQUIRE) == vq->last_avail)
+		return rc;
+	rc = vdev__vq_pull(vq, vq->cfg.driver_addr + VQ_AVAIL_RING, 2 * n);
+	return rc ? rc : vdev__vq_pull(vq, vq->cfg.desc_addr, VQ_DESC_SIZE * n);
+}
+
 /* Read avail->idx. @return 1 if entries are waiting, 0 if not, -EIO. */
 static int refill(struct vdev_vq *vq)
 {
-	uint16_t idx = vq_ld16(vq->drv + VQ_AVAIL_IDX, __ATOMIC_ACQUIRE);
-	uint16_t ahead = (uint16_t)(idx - vq->last_avail);
+	uint16_t idx, ahead;
+
+	if (VQ_UNLIKELY(vq->slow & VQ_SLOW_REMOTE) && remote_pull_avail(vq))
+		return -EIO;
+	idx = vq_ld16(vq->drv + VQ_AVAIL_IDX, __ATOMIC_ACQUIRE);
+	ahead = (uint16_t)(idx - vq->last_avail);
 
 	if (VQ_UNLIKELY(ahead > vq->size))
 		return vdev__vq_violation(vq, VQ_RULE_AVAIL_IDX,
@@ -373,6 +394,12 @@ int vdev__vq_split_flush(struct vdev_vq *vq)
 	if (VQ_UNLIKELY(vq->mhot->logging))
 		vdev__vq_ring_dirty(vq, vq->cfg.device_addr + VQ_USED_IDX, 2);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	/* Remote: used_event is the last word of the driver area, flags the first. */
+	if (VQ_UNLIKELY(vq->slow & VQ_SLOW_REMOTE) &&
+	    vdev__vq_pull(vq, vq->cfg.driver_addr +
+				      (vq->event_idx ? VQ_AVAIL_RING + 2 * (uint64_t)vq->size : 0),
+			  2))
+		return 0;
 	if (vq->event_idx) {
 		/* §2.7.7.2: notify if used_event lies in [old, now). */
 		uint16_t ev = vq_ld16(vq->drv + VQ_AVAIL_RING + 2 * (size_t)vq->size,

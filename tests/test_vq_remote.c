@@ -1,0 +1,326 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The virtqueue engine on remote guest memory (lib/core/core.h "remote
+ * regions": what vfio-user's fd-less DMA regions become). The driver
+ * (vdrv.h) works on the mock VMM's RAM, the "guest"; the library sees only
+ * a shadow buffer it refreshes through a read hook and writes back through
+ * a write hook. The shadow starts zeroed and is never written by the test,
+ * so a request served right proves the engine pulled what it read, and a
+ * buffer the driver sees filled proves it pushed what it wrote.
+ */
+#include "test_vq_common.h"
+
+#include "core/core.h"
+
+#define RAM (16u << 20)
+#define HALF (RAM / 2)
+
+struct remote {
+	struct fx *f;
+	uint8_t *shadow;
+	unsigned int reads, writes;
+	uint64_t read_bytes, write_bytes;
+	int fail_reads;          /* the read hook fails while set */
+};
+
+static int hook_read(void *opaque, uint64_t gpa, void *buf, size_t len)
+{
+	struct remote *r = opaque;
+
+	assert_true(gpa < RAM && len <= RAM - gpa);
+	if (r->fail_reads)
+		return -EIO;
+	memcpy(buf, r->f->mv.ram + gpa, len);
+	r->reads++;
+	r->read_bytes += len;
+	return 0;
+}
+
+static int hook_write(void *opaque, uint64_t gpa, const void *buf, size_t len)
+{
+	struct remote *r = opaque;
+
+	assert_true(gpa < RAM && len <= RAM - gpa);
+	memcpy(r->f->mv.ram + gpa, buf, len);
+	r->writes++;
+	r->write_bytes += len;
+	return 0;
+}
+
+enum layout {
+	ALL_REMOTE,       /* rings and buffers in one remote region */
+	RINGS_LOCAL,      /* rings in ordinary RAM [0, HALF), buffers remote [HALF, RAM) */
+	BUFFERS_LOCAL,    /* rings remote [0, HALF), buffers in ordinary RAM [HALF, RAM) */
+};
+
+/* A queue of @size whose memory is laid out as @lay; started. */
+static struct remote *remote_new(int packed, uint32_t size, uint64_t extra, enum layout lay)
+{
+	struct remote *r = calloc(1, sizeof(*r));
+	struct vdev__mem_remote ops = { .read = hook_read, .write = hook_write, .opaque = r };
+	struct fx *f;
+
+	assert_non_null(r);
+	r->f = f = fx_new_ram(packed, 0, extra, RAM, 0);
+	r->shadow = aligned_alloc(4096, RAM);
+	assert_non_null(r->shadow);
+	memset(r->shadow, 0, RAM);
+	if (lay == ALL_REMOTE) {
+		assert_int_equal(vdev__mem_region_add_remote(f->mv.ctx, 0, RAM, r->shadow, 0, &ops),
+				 0);
+	} else {
+		uint64_t remote_gpa = lay == RINGS_LOCAL ? HALF : 0;
+		uint64_t local_gpa = lay == RINGS_LOCAL ? 0 : HALF;
+
+		assert_int_equal(vdev__mem_region_add_remote(f->mv.ctx, remote_gpa, HALF,
+							     r->shadow + remote_gpa, 0, &ops),
+				 0);
+		assert_int_equal(vdev_mem_region_add(f->mv.ctx, local_gpa, HALF,
+						     f->mv.ram + local_gpa, 0),
+				 0);
+	}
+	/* Rings from the low half, buffers from the high half. */
+	vdrv_mem_init(&f->mem, f->mv.ram, 0x10000, HALF);
+	assert_int_equal(vdrv_vq_init(&f->d, &f->mem, size, f->features), 0);
+	vdrv_mem_init(&f->mem, f->mv.ram, HALF, RAM);
+	assert_int_equal(fx_start(f, 0, 0), 0);
+	/* Where the device's iovecs must point: dev_check_iov() checks against this. */
+	f->base = lay == BUFFERS_LOCAL ? f->mv.ram : r->shadow;
+	f->reg[0].gpa = HALF;
+	f->reg[0].size = HALF;
+	return r;
+}
+
+static void remote_free(struct remote *r)
+{
+	fx_free(r->f);
+	free(r->shadow);
+	free(r);
+}
+
+/* Pop everything available, serve it (writing @max_write bytes at most), push, flush. */
+static unsigned int serve_all(struct remote *r, uint64_t max_write)
+{
+	struct dq q[16];
+	unsigned int served = 0;
+	int n;
+
+	for (unsigned int i = 0; i < 16; i++)
+		dq_prep(&q[i]);
+	for (;;) {
+		struct vdev_vq_req reqs[16];
+
+		for (unsigned int i = 0; i < 16; i++)
+			reqs[i] = q[i].r;
+		n = vdev_vq_pop_batch(r->f->vq, reqs, 16);
+		if (n <= 0)
+			break;
+		for (int i = 0; i < n; i++)
+			assert_int_equal(vdev_vq_push(r->f->vq, &reqs[i],
+						      dev_serve(r->f, &reqs[i], max_write)),
+					 0);
+		served += (unsigned int)n;
+	}
+	assert_int_equal(n, 0);
+	vdev_vq_flush(r->f->vq);
+	return served;
+}
+
+/* Requests of assorted shapes (readable then writable segments), served and checked. */
+static void roundtrip(int packed, uint64_t extra, enum layout lay, unsigned int flags)
+{
+	static const uint32_t len[4] = { 16, 700, 4096 + 3, 96 };
+	static const uint8_t wr[4] = { 0, 0, 1, 1 };
+	struct remote *r = remote_new(packed, 128, extra, lay);
+	struct rq rq[24];
+
+	for (unsigned int round = 0; round < 3; round++) {
+		for (unsigned int i = 0; i < 24; i++) {
+			rq_alloc(r->f, &rq[i], len, wr, 4, i % 3 ? 8 : 1);
+			rq_fill(r->f, &rq[i], round * 100 + i);
+			rq[i].id = drv_add(r->f, rq[i].seg, rq[i].nseg, flags, i);
+		}
+		assert_int_equal(vdrv_publish(&r->f->d), 24);
+		assert_int_equal(serve_all(r, UINT64_MAX), 24);
+		for (unsigned int i = 0; i < 24; i++) {
+			struct vdrv_used u = drv_get(r->f);
+
+			assert_int_equal(u.len, rq[u.token].in_bytes);
+			rq_check(r->f, &rq[u.token], u.len);
+		}
+		drv_none(r->f);
+	}
+	assert_int_equal(r->f->errors, 0);
+	assert_true(r->reads > 0 && r->writes > 0);
+	print_message("  %s %s layout %d: %u reads (%llu B), %u writes (%llu B) for 72 requests\n",
+		      packed ? "packed" : "split", flags ? "indirect" : "direct", lay, r->reads,
+		      (unsigned long long)r->read_bytes, r->writes,
+		      (unsigned long long)r->write_bytes);
+	remote_free(r);
+}
+
+static void test_split_all_remote(void **state)
+{
+	(void)state;
+	roundtrip(0, 0, ALL_REMOTE, 0);
+	roundtrip(0, FEAT(VDEV_VIRTIO_F_EVENT_IDX) | FEAT(VDEV_VIRTIO_F_INDIRECT_DESC), ALL_REMOTE,
+		  VDRV_ADD_INDIRECT);
+}
+
+static void test_packed_all_remote(void **state)
+{
+	(void)state;
+	roundtrip(1, 0, ALL_REMOTE, 0);
+	roundtrip(1, FEAT(VDEV_VIRTIO_F_EVENT_IDX) | FEAT(VDEV_VIRTIO_F_INDIRECT_DESC), ALL_REMOTE,
+		  VDRV_ADD_INDIRECT);
+}
+
+static void test_mixed_layouts(void **state)
+{
+	(void)state;
+	for (int packed = 0; packed < 2; packed++) {
+		roundtrip(packed, FEAT(VDEV_VIRTIO_F_INDIRECT_DESC), RINGS_LOCAL, 0);
+		roundtrip(packed, FEAT(VDEV_VIRTIO_F_INDIRECT_DESC), RINGS_LOCAL,
+			  VDRV_ADD_INDIRECT);
+		roundtrip(packed, FEAT(VDEV_VIRTIO_F_INDIRECT_DESC), BUFFERS_LOCAL, 0);
+		roundtrip(packed, FEAT(VDEV_VIRTIO_F_INDIRECT_DESC), BUFFERS_LOCAL,
+			  VDRV_ADD_INDIRECT);
+	}
+}
+
+/*
+ * A device that writes less than the buffer holds pushes only what it
+ * wrote: the guest's other bytes stay as the driver left them (a push of
+ * the whole writable range would copy stale shadow bytes over them).
+ */
+static void test_short_write_pushes_only_written(void **state)
+{
+	static const uint32_t len[2] = { 64, 8192 };
+	static const uint8_t wr[2] = { 0, 1 };
+
+	(void)state;
+	for (int packed = 0; packed < 2; packed++) {
+		struct remote *r = remote_new(packed, 16, 0, ALL_REMOTE);
+		struct rq rq;
+		struct vdrv_used u;
+		uint8_t *in;
+
+		rq_alloc(r->f, &rq, len, wr, 2, 8);
+		rq_fill(r->f, &rq, 7);
+		in = vdrv_host(&r->f->mem, rq.seg[1].gpa);
+		memset(in, 0xa5, rq.seg[1].len);
+		drv_submit(r->f, &rq, 0, 0);
+		assert_int_equal(serve_all(r, 100), 1);
+		u = drv_get(r->f);
+		assert_int_equal(u.len, 100);
+		for (uint32_t k = 0; k < 100; k++)
+			assert_int_equal(in[k], pat(rq.sum, k));
+		for (uint32_t k = 100; k < rq.seg[1].len; k++)
+			if (in[k] != 0xa5)
+				fail_msg("byte %u past the written 100 changed: %#x", k, in[k]);
+		remote_free(r);
+	}
+}
+
+/*
+ * EVENT_IDX: once the device drained the ring it moves avail_event to the
+ * next entry; the driver must see that (pushed), or it would not kick for
+ * its next buffer and the queue would stall.
+ */
+static void test_event_idx_rearm_reaches_driver(void **state)
+{
+	static const uint32_t len[1] = { 32 };
+	static const uint8_t wr[1] = { 1 };
+
+	(void)state;
+	for (int packed = 0; packed < 2; packed++) {
+		struct remote *r = remote_new(packed, 16, FEAT(VDEV_VIRTIO_F_EVENT_IDX), ALL_REMOTE);
+		struct rq rq;
+
+		for (unsigned int i = 0; i < 40; i++) {
+			rq_alloc(r->f, &rq, len, wr, 1, 8);
+			rq_fill(r->f, &rq, i);
+			drv_submit(r->f, &rq, 0, i);
+			if (i && !vdrv_need_kick(&r->f->d))
+				fail_msg("%s, buffer %u: the driver would not kick",
+					 packed ? "packed" : "split", i);
+			assert_int_equal(serve_all(r, UINT64_MAX), 1);
+			(void)drv_get(r->f);
+		}
+		remote_free(r);
+	}
+}
+
+/* The read hook fails: the queue breaks with its own reason, no request is made up. */
+static void test_unreachable_memory_breaks_queue(void **state)
+{
+	static const uint32_t len[2] = { 64, 64 };
+	static const uint8_t wr[2] = { 0, 1 };
+
+	(void)state;
+	for (int packed = 0; packed < 2; packed++) {
+		for (enum layout lay = ALL_REMOTE; lay <= RINGS_LOCAL; lay++) {
+			struct remote *r = remote_new(packed, 16, 0, lay);
+			struct rq rq;
+			struct dq q;
+
+			rq_alloc(r->f, &rq, len, wr, 2, 8);
+			rq_fill(r->f, &rq, 1);
+			drv_submit(r->f, &rq, 0, 0);
+			r->fail_reads = 1;
+			assert_int_equal(dev_pop(r->f, &q), -EIO);
+			assert_int_equal(r->f->errors, 1);
+			assert_string_equal(r->f->reason, "guest-memory-unreachable");
+			assert_int_equal(vdev_vq_broken(r->f->vq), 1);
+			r->fail_reads = 0;
+			assert_int_equal(dev_pop(r->f, &q), -EIO);
+			assert_int_equal(r->f->errors, 1);
+			remote_free(r);
+		}
+	}
+}
+
+/* A batch costs a handful of ring reads, not one per request. */
+static void test_split_batch_ring_reads(void **state)
+{
+	static const uint32_t len[1] = { 512 };
+	static const uint8_t wr[1] = { 1 };
+	struct remote *r;
+	struct rq rq[32];
+	unsigned int before;
+
+	(void)state;
+	r = remote_new(0, 64, 0, ALL_REMOTE);
+	for (unsigned int i = 0; i < 32; i++) {
+		rq_alloc(r->f, &rq[i], len, wr, 1, 8);
+		rq_fill(r->f, &rq[i], i);
+		rq[i].id = drv_add(r->f, rq[i].seg, 1, 0, i);
+	}
+	assert_int_equal(vdrv_publish(&r->f->d), 32);
+	before = r->reads;
+	assert_int_equal(serve_all(r, UINT64_MAX), 32);
+	/* idx, ring + table, idx again when drained (2 batches of 16), used_event/flags at flush. */
+	if (r->reads - before > 8)
+		fail_msg("%u reads for 32 write-only requests", r->reads - before);
+	for (unsigned int i = 0; i < 32; i++) {
+		struct vdrv_used u = drv_get(r->f);
+
+		rq_check(r->f, &rq[u.token], u.len);
+	}
+	remote_free(r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_split_all_remote),
+		cmocka_unit_test(test_packed_all_remote),
+		cmocka_unit_test(test_mixed_layouts),
+		cmocka_unit_test(test_short_write_pushes_only_written),
+		cmocka_unit_test(test_event_idx_rearm_reaches_driver),
+		cmocka_unit_test(test_unreachable_memory_breaks_queue),
+		cmocka_unit_test(test_split_batch_ring_reads),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
