@@ -622,16 +622,20 @@ static inline int pop_ring(struct vdev_vq *vq, struct vdev_vq_req *reqs, unsigne
 }
 
 /*
- * Remote rings (VQ_SLOW_REMOTE). Split rings pull in refill(), which reads
- * avail->idx once per batch. A packed ring has no index: each request's
- * head is looked at afresh (vdev__vq_packed_pull_head()), so one at a time.
+ * Remote rings (VQ_SLOW_REMOTE). A split ring is pulled once per batch
+ * (avail->idx covers every entry up to it). A packed ring has no index:
+ * each request's head is looked at afresh (vdev__vq_packed_pull_head()),
+ * so one at a time.
  */
 static int pop_remote(struct vdev_vq *vq, struct vdev_vq_req *reqs, unsigned int n)
 {
 	unsigned int i;
 
-	if (!vq->packed)
-		return vdev__vq_split_pop(vq, reqs, n);
+	if (!vq->packed) {
+		int rc = vdev__vq_split_pull(vq);
+
+		return rc ? rc : vdev__vq_split_pop(vq, reqs, n);
+	}
 	for (i = 0; i < n; i++) {
 		int rc = vdev__vq_packed_pull_head(vq);
 

@@ -667,6 +667,8 @@ int vdev__vq_split_walk(struct vdev_vq *vq, uint16_t head, struct vdev_vq_req *r
 
 /* Pop up to @n requests (n >= 1). @return the number popped, or the first pop's error. */
 int vdev__vq_split_pop(struct vdev_vq *vq, struct vdev_vq_req *reqs, unsigned int n);
+/* Remote split ring: refresh avail->flags and idx, and what a moved idx covers. */
+int vdev__vq_split_pull(struct vdev_vq *vq);
 int vdev__vq_packed_pop(struct vdev_vq *vq, struct vdev_vq_req *reqs, unsigned int n);
 /* Remote packed ring: refresh the descriptor at avail_pos, and if the driver made it
  * available, the ring its chain lies in. @return 0 or -EIO (queue broken). */

@@ -45,8 +45,12 @@ static void set_dev_event(struct vdev_vq *vq, uint32_t v)
 	/* le16 off_wrap, then le16 flags: one 32-bit store (§2.8.10). */
 	vq_st32(vq->dev, v, __ATOMIC_RELAXED);
 	vq->dev_event = v;
-	if (VQ_UNLIKELY(vq->mhot->logging))
+	if (VQ_UNLIKELY(vq->mhot->logging)) {
 		vdev__vq_ring_dirty(vq, vq->cfg.device_addr, 4);
+		/* Remote: pushed; a head the driver made available before it saw it must be seen. */
+		if (vq->slow & VQ_SLOW_REMOTE)
+			(void)vdev__vq_packed_pull_head(vq);
+	}
 }
 
 static inline uint32_t event_at_avail(const struct vdev_vq *vq)
@@ -70,7 +74,7 @@ static int rearm(struct vdev_vq *vq)
 		return 0;
 	set_dev_event(vq, want);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	return vdev__vq_packed_avail(vq);
+	return is_avail(head_flags(vq), vq->avail_wrap);
 }
 
 /* The entries of an opened indirect table, in order (§2.8.7). */
@@ -475,17 +479,23 @@ int vdev__vq_packed_flush(struct vdev_vq *vq)
 	old = lap_pos(vq, vq->flushed_pos, vq->flushed_wrap);
 	vq_st16(vq->desc + (size_t)vq->flushed_pos * VQ_DESC_SIZE + DESC_FLAGS, vq->first_flags,
 		__ATOMIC_RELEASE);
-	/* Its own mark: a dirty sync since publish() marked the descriptor must see it. */
-	if (VQ_UNLIKELY(vq->mhot->logging))
+	if (VQ_UNLIKELY(vq->mhot->logging)) {
+		/* Its own mark: a dirty sync since publish() marked the descriptor must see it. */
 		vdev__vq_ring_dirty(vq, vq->cfg.desc_addr +
 					     (uint64_t)vq->flushed_pos * VQ_DESC_SIZE + DESC_FLAGS,
 				    2);
+		/*
+		 * Remote: pushed (in order); now read the driver's event
+		 * suppression area. A failed read broke the queue; what the
+		 * stale copy says then does not matter.
+		 */
+		if (vq->slow & VQ_SLOW_REMOTE)
+			(void)vdev__vq_pull(vq, vq->cfg.driver_addr, 4);
+	}
 	vq->pending = false;
 	vq->flushed_pos = vq->used_pos;
 	vq->flushed_wrap = vq->used_wrap;
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (VQ_UNLIKELY(vq->slow & VQ_SLOW_REMOTE) && vdev__vq_pull(vq, vq->cfg.driver_addr, 4))
-		return 0;
 	ev = vq_ld32(vq->drv, __ATOMIC_RELAXED);
 	switch ((ev >> 16) & 3) {
 	case VQ_EVENT_DISABLE:
@@ -522,5 +532,5 @@ int vdev__vq_packed_notify_enable(struct vdev_vq *vq, int enable)
 	if (!enable)
 		return 0;
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	return vdev__vq_packed_avail(vq);
+	return is_avail(head_flags(vq), vq->avail_wrap);
 }

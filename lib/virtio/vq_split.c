@@ -39,15 +39,20 @@ static __attribute__((noinline)) int remote_pull_avail(struct vdev_vq *vq)
 	return rc ? rc : vdev__vq_pull(vq, vq->cfg.desc_addr, VQ_DESC_SIZE * n);
 }
 
-/* Read avail->idx. @return 1 if entries are waiting, 0 if not, -EIO. */
+int vdev__vq_split_pull(struct vdev_vq *vq)
+{
+	return remote_pull_avail(vq);
+}
+
+/*
+ * Read avail->idx. @return 1 if entries are waiting, 0 if not, -EIO.
+ * Remote rings: the callers pulled (a batch starts with a pull, and every
+ * device write that asks the driver for a kick is followed by one).
+ */
 static int refill(struct vdev_vq *vq)
 {
-	uint16_t idx, ahead;
-
-	if (VQ_UNLIKELY(vq->slow & VQ_SLOW_REMOTE) && remote_pull_avail(vq))
-		return -EIO;
-	idx = vq_ld16(vq->drv + VQ_AVAIL_IDX, __ATOMIC_ACQUIRE);
-	ahead = (uint16_t)(idx - vq->last_avail);
+	uint16_t idx = vq_ld16(vq->drv + VQ_AVAIL_IDX, __ATOMIC_ACQUIRE);
+	uint16_t ahead = (uint16_t)(idx - vq->last_avail);
 
 	if (VQ_UNLIKELY(ahead > vq->size))
 		return vdev__vq_violation(vq, VQ_RULE_AVAIL_IDX,
@@ -61,9 +66,13 @@ static void set_avail_event(struct vdev_vq *vq, uint16_t v)
 {
 	vq_st16(avail_event_ptr(vq), v, __ATOMIC_RELAXED);
 	vq->avail_event = v;
-	if (VQ_UNLIKELY(vq->mhot->logging))
+	if (VQ_UNLIKELY(vq->mhot->logging)) {
 		vdev__vq_ring_dirty(vq, vq->cfg.device_addr + VQ_USED_RING +
 					     (uint64_t)VQ_USED_ELEM * vq->size, 2);
+		/* Remote: pushed; what the driver added before it saw it must be seen now. */
+		if (vq->slow & VQ_SLOW_REMOTE)
+			(void)remote_pull_avail(vq);
+	}
 }
 
 /*
@@ -391,15 +400,21 @@ int vdev__vq_split_flush(struct vdev_vq *vq)
 		return 0;
 	vq_st16(vq->dev + VQ_USED_IDX, now, __ATOMIC_RELEASE);
 	vq->used_flushed = now;
-	if (VQ_UNLIKELY(vq->mhot->logging))
+	if (VQ_UNLIKELY(vq->mhot->logging)) {
 		vdev__vq_ring_dirty(vq, vq->cfg.device_addr + VQ_USED_IDX, 2);
+		/*
+		 * Remote: idx is pushed (the client handles our messages in
+		 * order); now read what the driver asks: used_event, the last
+		 * word of the driver area, or its flags, the first.
+		 */
+		if (vq->slow & VQ_SLOW_REMOTE)
+			(void)vdev__vq_pull(vq, vq->cfg.driver_addr +
+							(vq->event_idx ? VQ_AVAIL_RING +
+									 2 * (uint64_t)vq->size
+								       : 0),
+					    2);
+	}
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	/* Remote: used_event is the last word of the driver area, flags the first. */
-	if (VQ_UNLIKELY(vq->slow & VQ_SLOW_REMOTE) &&
-	    vdev__vq_pull(vq, vq->cfg.driver_addr +
-				      (vq->event_idx ? VQ_AVAIL_RING + 2 * (uint64_t)vq->size : 0),
-			  2))
-		return 0;
 	if (vq->event_idx) {
 		/* §2.7.7.2: notify if used_event lies in [old, now). */
 		uint16_t ev = vq_ld16(vq->drv + VQ_AVAIL_RING + 2 * (size_t)vq->size,
@@ -415,11 +430,20 @@ int vdev__vq_split_flush(struct vdev_vq *vq)
 	return 1;
 }
 
-int vdev__vq_split_avail(struct vdev_vq *vq)
+/* Anything to pop? Without a pull: notify_enable() pulled with its write. */
+static int avail_now(struct vdev_vq *vq)
 {
 	if (vq->last_avail != vq->avail_shadow)
 		return 1;
 	return refill(vq);
+}
+
+int vdev__vq_split_avail(struct vdev_vq *vq)
+{
+	if (vq->last_avail == vq->avail_shadow && VQ_UNLIKELY(vq->slow & VQ_SLOW_REMOTE) &&
+	    remote_pull_avail(vq))
+		return -EIO;
+	return avail_now(vq);
 }
 
 int vdev__vq_split_notify_enable(struct vdev_vq *vq, int enable)
@@ -433,11 +457,14 @@ int vdev__vq_split_notify_enable(struct vdev_vq *vq, int enable)
 		set_avail_event(vq, enable ? vq->avail_shadow : (uint16_t)(vq->avail_shadow - 1));
 	} else {
 		vq_st16(vq->dev, enable ? 0 : VQ_USED_F_NO_NOTIFY, __ATOMIC_RELAXED);
-		if (VQ_UNLIKELY(vq->mhot->logging))
+		if (VQ_UNLIKELY(vq->mhot->logging)) {
 			vdev__vq_ring_dirty(vq, vq->cfg.device_addr, 2);
+			if (vq->slow & VQ_SLOW_REMOTE)
+				(void)remote_pull_avail(vq);
+		}
 	}
 	if (!enable)
 		return 0;
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	return vdev__vq_split_avail(vq);
+	return avail_now(vq);
 }
