@@ -5,7 +5,8 @@
  * any libvdev PCI device: the client (QEMU's `vfio-user-pci`, Cloud
  * Hypervisor, SPDK's initiator ...) gets the whole PCI function - config
  * space, BARs, MSI/MSI-X/INTx - and forwards the guest's accesses as
- * messages; guest RAM is shared as file descriptors.
+ * messages; guest RAM is shared as file descriptors (or, without them,
+ * reached with DMA_READ / DMA_WRITE messages: see below).
  *
  * The server listens on a UNIX socket and serves one client at a time;
  * when the client goes away the device is reset, guest memory unmapped
@@ -42,12 +43,32 @@
  * log is the server's (DMA_LOGGING_STOP or the end of the connection
  * turns it off).
  * Not offered: REGION_WRITE_MULTI; the old DIRTY_PAGES command (14, gone
- * from the spec) and DMA_UNMAP's GET_DIRTY_BITMAP flag; DMA_READ /
- * DMA_WRITE: a DMA_MAP without a file descriptor is accepted but the
- * device cannot reach that memory (its DMA there fails as a DMA to MMIO
- * would; logged once): our devices DMA synchronously from the memory map
- * on the loop's thread, and a round trip to the client in the middle of
- * a device access would have to block that thread on the socket.
+ * from the spec) and DMA_UNMAP's GET_DIRTY_BITMAP flag.
+ *
+ * Guest memory without a file descriptor (QEMU sends a DMA_MAP without
+ * one when guest RAM is not fd-backed, e.g. no memory-backend-memfd with
+ * share=on) is reached with DMA_READ / DMA_WRITE, server -> client, on the
+ * same socket: the device works on a local copy that is refreshed before
+ * it reads and written back after it writes. Each round trip BLOCKS the
+ * loop's thread until the client answers (one message per
+ * max_data_xfer_size of the client's), so this is much slower than shared
+ * memory, and everything else on the loop waits meanwhile. Messages the
+ * client sends during the wait are handled afterwards, in order. A round
+ * trip that gets no reply within VDEV_VFIO_USER_DMA_TIMEOUT_MS, a
+ * malformed reply or a closed socket fails the device's access and drops
+ * the connection (from the loop, once the access has unwound).
+ *
+ * Known limit with QEMU (11.1) as the client: it answers DMA_READ /
+ * DMA_WRITE from its main loop, under its big lock, while a vCPU that
+ * waits for one of our replies (a config or BAR read) holds that lock.
+ * So a round trip the device makes while such a read is queued behind it
+ * waits until QEMU's own reply timeout (x-msg-timeout, 5 s); after that
+ * QEMU's side of the connection does not recover (it reads our late
+ * reply as "unexpected" and loses the message framing). Seen at the
+ * first queue enable of a Linux guest. With QEMU, share guest RAM
+ * (memory-backend-memfd,share=on): fd-less DMA then only covers what the
+ * device never touches (ROM). Clients that serve DMA requests apart from
+ * their vCPUs' waits are not affected.
  *
  * DMA_UNMAP waits, for a virtio device, until no request is in flight
  * (its queues stop taking new ones meanwhile, and no further message is
@@ -76,6 +97,14 @@ typedef struct vdev_vfio_user vdev_vfio_user;
 
 /** How long a DMA_UNMAP waits for the device's requests in flight. */
 #define VDEV_VFIO_USER_UNMAP_WAIT_MS 4000
+
+/**
+ * How long one DMA_READ / DMA_WRITE waits for the client's reply. Well
+ * above QEMU's own reply timeout (5 s): QEMU answers from its main loop,
+ * which a vCPU waiting for one of our replies can hold that long (see the
+ * known limit above).
+ */
+#define VDEV_VFIO_USER_DMA_TIMEOUT_MS 10000
 
 /** What the server reports to the caller's event hook. */
 enum vdev_vfio_user_event {

@@ -1,19 +1,25 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * DMA_MAP / DMA_UNMAP (vfio-user.rst "VFIO_USER_DMA_MAP/UNMAP";
- * vfio.h struct vfio_iommu_type1_dma_map/unmap): each region comes with
- * an fd and its offset in it; we map it and register it in the device
- * context's memory map, which every DMA of the device goes through. A
- * region without an fd is recorded (so it can be unmapped and nothing
- * overlaps it) but is not in the map: the device's DMA there fails as a
- * DMA to MMIO does (DMA_READ/WRITE round trips are not offered: our
- * devices DMA synchronously from the memory map).
+ * vfio.h struct vfio_iommu_type1_dma_map/unmap): a region that comes with
+ * an fd and its offset in it is mapped and registered in the device
+ * context's memory map, which every DMA of the device goes through.
+ *
+ * A region without an fd (QEMU sends those when guest RAM is not
+ * fd-backed, e.g. plain `-m` without a shared memory backend) is reached
+ * with DMA_READ / DMA_WRITE messages (vfu_dmaio.c): it is registered as a
+ * remote region (core.h) whose host memory is an anonymous private
+ * "shadow" of its size, refreshed from the client before the device reads
+ * and copied back after it writes. The shadow sits in d->map like an fd
+ * mapping, so the unmap below and its zombies treat both alike: a late
+ * completion writes into a shadow that is still mapped, never into freed
+ * address space.
  *
  * Unmap and requests in flight: a virtio device holds iovecs into guest
  * RAM between popping a request and completing it (vdev_vq_inflight()).
  * vdev_mem_region_remove() says "on return the library holds no pointer
- * into it", which holds only if nothing is in flight, so DMA_UNMAP of an
- * fd-backed region waits: the queues stop taking requests
+ * into it", which holds only if nothing is in flight, so DMA_UNMAP of a
+ * region (with an fd or a shadow) waits: the queues stop taking requests
  * (vdev_vq_pause()), the server reads no further message, and a 1 ms
  * timer checks until nothing is in flight; then the region goes and the
  * reply is sent. After VDEV_VFIO_USER_UNMAP_WAIT_MS (below the client's
@@ -70,6 +76,32 @@ static int dma_mmap(struct vfu_dma *d, int fd, uint64_t off)
 	return (int)(off - aoff);   /* where iova sits in the mapping */
 }
 
+/* A region without an fd: a shadow, registered with the DMA_READ/WRITE hooks. */
+static int dma_shadow(struct vfu_server *s, struct vfu_dma *d)
+{
+	struct vdev__mem_remote ops = vdev__vfu_remote_tmpl;
+	void *p;
+	int rc;
+
+	if (d->size > SIZE_MAX)
+		return -EINVAL;
+	p = mmap(NULL, (size_t)d->size, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	ops.opaque = s;
+	rc = vdev__mem_region_add_remote(s->ctx, d->iova, d->size, p,
+					 d->prot & VFU_DMA_MAP_WRITE ? 0 : VDEV_MEM_READONLY,
+					 &ops);
+	if (rc) {
+		munmap(p, (size_t)d->size);
+		return rc;
+	}
+	d->map = p;
+	d->map_len = (size_t)d->size;
+	return 0;
+}
+
 int vdev__vfu_dma_map(struct vfu_server *s, const struct vfu_msg *m, int fd)
 {
 	struct vfu_dma d = { 0 };
@@ -102,10 +134,11 @@ int vdev__vfu_dma_map(struct vfu_server *s, const struct vfu_msg *m, int fd)
 			return rc;
 		}
 		d.in_map = true;
-	} else if (!s->warned_nofd) {
-		s->warned_nofd = true;
-		vdev__vfu_log(s, VDEV_LOG_WARN, "DMA region 0x%" PRIx64 "+0x%" PRIx64
-			      " has no fd: the device cannot reach it", d.iova, d.size);
+	} else {
+		rc = dma_shadow(s, &d);
+		if (rc)
+			return rc;
+		d.in_map = true;
 	}
 	s->dma[s->ndma++] = d;
 	vdev__vfu_log(s, VDEV_LOG_DEBUG, "DMA map 0x%" PRIx64 "+0x%" PRIx64 " %s%s", d.iova,
@@ -310,5 +343,4 @@ void vdev__vfu_dma_drop(struct vfu_server *s)
 	free(s->zombies);
 	s->zombies = NULL;
 	s->nzombies = 0;
-	s->warned_nofd = false;
 }

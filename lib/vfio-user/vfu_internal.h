@@ -10,6 +10,9 @@
  *  - vfu_json.c: the VERSION capabilities (a small strict JSON reader);
  *  - vfu_dma.c: DMA_MAP / DMA_UNMAP (mmap, the device context's map, the
  *    unmap that waits for requests in flight);
+ *  - vfu_dmaio.c: DMA_READ / DMA_WRITE, server -> client, for regions
+ *    mapped without an fd (the memory map's remote-region hooks), and the
+ *    backlog of client messages that arrive while we wait for a reply;
  *  - vfu_irq.c: SET_IRQS and the interrupt redirection to eventfds;
  *  - vfu_mig.c: DEVICE_FEATURE migration v2 and MIG_DATA_READ/WRITE;
  *  - vfu_dirty.c: DEVICE_FEATURE DMA logging (dirty-page tracking).
@@ -154,6 +157,29 @@ struct vfu_dma {
 	size_t map_len;
 };
 
+/* ---- DMA_READ / DMA_WRITE (vfu_dmaio.c) ---- */
+
+/*
+ * Their payload as QEMU's client reads and writes it (hw/vfio-user
+ * VFIOUserDMARW): u64 address, u32 count, data at payload offset 12; its
+ * size checks count the struct's 4 bytes of trailing padding, so our
+ * requests carry 4 zero bytes after the data (see vfu_dmaio.c).
+ */
+#define VFU_DMARW_HDR 12u
+#define VFU_DMARW_PAD 4u
+/* Most client messages (and bytes) kept while we wait for one reply. */
+#define VFU_BACKLOG_MAX 1024u
+#define VFU_BACKLOG_MAX_BYTES (16u << 20)
+
+/* A client message read while we waited for a reply: handled later, in order. */
+struct vfu_backlog {
+	struct vfu_backlog *next;
+	int fds[VDEV__MSGSOCK_MAX_FDS];
+	unsigned int nfds;
+	uint32_t len;        /* the whole message, header included */
+	uint8_t msg[];
+};
+
 /* ---- DMA logging ---- */
 
 struct vfu_log_range {
@@ -194,7 +220,20 @@ struct vfu_server {
 	unsigned int ndma;
 	struct vfu_dma *zombies;     /* unmapped after a timeout, munmapped at disconnect */
 	unsigned int nzombies;
-	bool warned_nofd;
+
+	/* DMA_READ / DMA_WRITE round trips (vfu_dmaio.c) */
+	uint16_t dma_next_id;        /* our own message ids */
+	bool dma_broken;             /* a round trip failed: hooks fail at once, conn goes */
+	bool dma_warned_id;          /* a reply with an unknown id was logged */
+	bool dma_warned_err;         /* an error reply was logged */
+	uint32_t dma_timeout_ms;     /* VDEV_VFIO_USER_DMA_TIMEOUT_MS (tests shorten it) */
+	uint8_t *dma_rbuf;           /* VFU_MAX_MSG bytes, allocated on first use */
+	struct vdev__msgsock_rx dma_rx;  /* reads into dma_rbuf */
+	struct vfu_backlog *bl_head, *bl_tail;
+	unsigned int bl_count;
+	size_t bl_bytes;
+	uv_idle_t *drain_h;          /* drains the backlog, drops a broken connection */
+	uint64_t dma_reads, dma_writes;  /* messages sent (statistics, tests) */
 
 	/* a DMA_UNMAP waiting for requests in flight */
 	uv_timer_t *wait_h;
@@ -239,6 +278,12 @@ void vdev__vfu_log(struct vfu_server *s, enum vdev_log_level level, const char *
 /* Read messages again after a deferred reply; @rc < 0: drop the connection. */
 void vdev__vfu_resume(struct vfu_server *s, int rc);
 
+/* A message's whole length from its header (vfio-user counts the header in), or
+ * -EBADMSG (logged): the msg_len of both receive buffers (msg_sock.h). */
+long vdev__vfu_msg_len(void *opaque, const uint8_t *hdr);
+/* Run the connection from the loop soon: the backlog, or the drop of a broken one. */
+void vdev__vfu_kick(struct vfu_server *s);
+
 /* vfu_proto.c: handle one message; takes every fd (closes what it keeps no use
  * for). @return 0; 1: reply deferred (stop reading); < 0: close the connection. */
 int vdev__vfu_handle(struct vfu_server *s, const struct vfu_msg *m, int *fds, unsigned int nfds);
@@ -264,6 +309,13 @@ void vdev__vfu_dma_wait_check(struct vfu_server *s);
 bool vdev__vfu_inflight(struct vfu_server *s);
 /* Stop (or let again) the device's queues taking requests; *mask: the ones we paused. */
 void vdev__vfu_queues_pause(struct vfu_server *s, uint64_t *mask, bool pause);
+
+/* vfu_dmaio.c */
+extern const struct vdev__mem_remote vdev__vfu_remote_tmpl;
+/* The oldest backlog message (the caller frees it after handling), or NULL. */
+struct vfu_backlog *vdev__vfu_backlog_pop(struct vfu_server *s);
+/* Forget the backlog (fds closed) and any reply being read; connection gone. */
+void vdev__vfu_dmaio_drop(struct vfu_server *s);
 
 /* vfu_irq.c */
 void vdev__vfu_irq_init(struct vfu_server *s);

@@ -338,7 +338,8 @@ static int dispatch(struct vfu_server *s, const struct vfu_msg *m, int *fds, uns
 		return vdev__vfu_mig_write(s, m);
 	default:
 		/*
-		 * DMA_READ/WRITE go server -> client; WRITE_MULTI is not offered;
+		 * DMA_READ/WRITE go server -> client (vfu_dmaio.c takes their
+		 * replies); WRITE_MULTI is not offered;
 		 * 14 (the old DIRTY_PAGES) left the spec: DMA logging is a
 		 * DEVICE_FEATURE now (vfu_dirty.c).
 		 */

@@ -8,6 +8,12 @@
  * message with its fds attached to the first byte. We read the header and
  * then the rest of one message at a time (never into the next), so the
  * fds that arrive belong to the message being read.
+ *
+ * Messages the client sent while a DMA_READ/WRITE waited for its reply sit
+ * in a backlog (vfu_dmaio.c): they are older than anything still in the
+ * socket, so the connection handles them first; an idle handle runs the
+ * connection when the backlog has work and the socket may stay quiet, and
+ * drops a connection a failed round trip marked broken.
  */
 #include <errno.h>
 #include <poll.h>
@@ -37,8 +43,10 @@ static void maybe_free(struct vfu_server *s)
 {
 	if (!s->freeing || s->pending_closes)
 		return;
+	vdev__vfu_dmaio_drop(s);
 	free(s->rbuf);
 	free(s->wbuf);
+	free(s->dma_rbuf);
 	free(s->msi_fds);
 	free(s->msix_fds);
 	free(s->path);
@@ -105,8 +113,7 @@ static int null_send(struct vfu_server *s, const void *buf, size_t len)
 
 /* ---- receiving ---- */
 
-/* The whole message's length (vfio-user counts the header in), or -EBADMSG. */
-static long msg_len(void *opaque, const uint8_t *hdr)
+long vdev__vfu_msg_len(void *opaque, const uint8_t *hdr)
 {
 	struct vfu_server *s = opaque;
 	uint32_t size = vdev__le32(hdr + 4);
@@ -145,36 +152,88 @@ static int process(struct vfu_server *s)
 	return vdev__vfu_handle(s, &m, fds, nfds);
 }
 
+/* A message kept while a DMA round trip waited (its length was checked then). */
+static int process_backlog(struct vfu_server *s, struct vfu_backlog *b)
+{
+	struct vfu_msg m = {
+		.id = vdev__le16(b->msg),
+		.cmd = vdev__le16(b->msg + 2),
+		.size = b->len - VFU_HDR_SIZE,
+		.flags = vdev__le32(b->msg + 8),
+		.p = b->msg + VFU_HDR_SIZE,
+	};
+
+	return vdev__vfu_handle(s, &m, b->fds, b->nfds);
+}
+
+/*
+ * One message after another - the backlog first, then the socket - until
+ * both are empty, a reply is deferred or the connection goes.
+ */
+static void conn_run(struct vfu_server *s)
+{
+	int rc = 0;
+
+	while (s->conn_fd >= 0 && !s->waiting && !s->dma_broken) {
+		struct vfu_backlog *b = vdev__vfu_backlog_pop(s);
+
+		if (b) {
+			rc = process_backlog(s, b);
+			free(b);
+		} else {
+			rc = vdev__msgsock_read(s->conn_fd, &s->rx);
+			if (rc == 0)
+				break;
+			if (rc < 0)
+				break;
+			if (rc == 2)
+				continue;
+			rc = process(s);
+		}
+		if (rc < 0)
+			break;
+	}
+	if (s->conn_fd < 0)
+		return;
+	if (rc < 0) {
+		conn_drop(s, rc == -ECONNRESET ? "client closed the connection"
+					       : "protocol error");
+		return;
+	}
+	if (s->dma_broken) {
+		conn_drop(s, "a DMA_READ/DMA_WRITE round trip failed");
+		return;
+	}
+	if (s->waiting)
+		conn_poll(s, false);
+}
+
 static void conn_cb(uv_poll_t *h, int status, int events)
 {
 	struct vfu_server *s = h->data;
-	int rc = 0;
 
 	(void)events;
 	if (status < 0) {
 		conn_drop(s, "socket error");
 		return;
 	}
-	/* One message after another, until the socket is empty or a reply is deferred. */
-	while (s->conn_fd >= 0 && !s->waiting) {
-		rc = vdev__msgsock_read(s->conn_fd, &s->rx);
-		if (rc == 0)
-			return;
-		if (rc < 0)
-			break;
-		if (rc == 2)
-			continue;
-		rc = process(s);
-		if (rc < 0)
-			break;
-	}
-	if (rc < 0) {
-		conn_drop(s, rc == -ECONNRESET ? "client closed the connection"
-					       : "protocol error");
+	conn_run(s);
+}
+
+static void drain_cb(uv_idle_t *h)
+{
+	struct vfu_server *s = h->data;
+
+	uv_idle_stop(h);
+	if (s->conn_fd < 0 || (s->waiting && !s->dma_broken))
 		return;
-	}
-	if (s->waiting)
-		conn_poll(s, false);
+	conn_run(s);
+}
+
+void vdev__vfu_kick(struct vfu_server *s)
+{
+	if (s->drain_h && s->conn_fd >= 0)
+		uv_idle_start(s->drain_h, drain_cb);
 }
 
 void vdev__vfu_resume(struct vfu_server *s, int rc)
@@ -184,6 +243,8 @@ void vdev__vfu_resume(struct vfu_server *s, int rc)
 		return;
 	}
 	conn_poll(s, true);
+	if (s->bl_head || s->dma_broken)
+		vdev__vfu_kick(s);
 }
 
 /* ---- connection lifecycle ---- */
@@ -202,8 +263,13 @@ static void conn_drop(struct vfu_server *s, const char *why)
 	if (s->conn_fd < 0)
 		return;
 	vdev__vfu_log(s, VDEV_LOG_INFO, "connection closed: %s", why);
+	/* The reset below may complete requests: their DMA hooks fail at once. */
+	s->dma_broken = true;
 	vdev__vfu_conn_reset(s);
 	vdev__msgsock_rx_reset(&s->rx);
+	vdev__vfu_dmaio_drop(s);
+	if (s->drain_h)
+		uv_idle_stop(s->drain_h);
 	if (s->wait_h)
 		uv_timer_stop(s->wait_h);
 	if (s->conn_h) {
@@ -233,6 +299,9 @@ static void accept_cb(uv_poll_t *h, int status, int events)
 		return;
 	s->conn_fd = fd;
 	s->rx.len = 0;
+	s->dma_broken = false;
+	s->dma_warned_id = false;
+	s->dma_warned_err = false;
 	vdev__vfu_log(s, VDEV_LOG_INFO, "client connected on %s", s->path);
 	conn_poll(s, true);
 	if (s->event)
@@ -240,6 +309,12 @@ static void accept_cb(uv_poll_t *h, int status, int events)
 }
 
 /* ---- creation ---- */
+
+/* A handle of a server that never came to be. */
+static void free_handle(uv_handle_t *h)
+{
+	free(h);
+}
 
 static int server_alloc(vdev_device *dev, uv_loop_t *loop, struct vfu_server **out)
 {
@@ -264,7 +339,7 @@ static int server_alloc(vdev_device *dev, uv_loop_t *loop, struct vfu_server **o
 	s->rx.buf = s->rbuf;
 	s->rx.hdr_size = VFU_HDR_SIZE;
 	s->rx.max_fds = VFU_MAX_FDS;
-	s->rx.msg_len = msg_len;
+	s->rx.msg_len = vdev__vfu_msg_len;
 	s->rx.opaque = s;
 	s->wbuf = malloc(VFU_MAX_MSG);
 	s->msi_fds = malloc(32 * sizeof(int));
@@ -286,7 +361,17 @@ static int server_alloc(vdev_device *dev, uv_loop_t *loop, struct vfu_server **o
 			goto nomem;
 		}
 		s->wait_h->data = s;
+		s->drain_h = calloc(1, sizeof(*s->drain_h));
+		if (!s->drain_h || uv_idle_init(loop, s->drain_h)) {
+			free(s->drain_h);
+			s->drain_h = NULL;
+			uv_close((uv_handle_t *)s->wait_h, free_handle);
+			s->wait_h = NULL;
+			goto nomem;
+		}
+		s->drain_h->data = s;
 	}
+	s->dma_timeout_ms = VDEV_VFIO_USER_DMA_TIMEOUT_MS;
 	s->redirect = vdev__vfu_irq_redirect_tmpl;
 	s->redirect.opaque = s;
 	ctx->irq_redirect = &s->redirect;
@@ -318,6 +403,10 @@ static void server_release(struct vfu_server *s)
 	if (s->wait_h) {
 		handle_close(s, (uv_handle_t *)s->wait_h);
 		s->wait_h = NULL;
+	}
+	if (s->drain_h) {
+		handle_close(s, (uv_handle_t *)s->drain_h);
+		s->drain_h = NULL;
 	}
 	if (s->ctx->irq_redirect == &s->redirect)
 		s->ctx->irq_redirect = NULL;

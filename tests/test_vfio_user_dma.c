@@ -1,0 +1,1327 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vfio-user DMA_READ / DMA_WRITE (lib/vfio-user/vfu_dmaio.c): guest RAM
+ * mapped WITHOUT an fd, so the server reaches it only through messages it
+ * sends the client on the same socket. The server runs on a libuv loop in
+ * this thread and blocks inside the memory map's hooks while it waits, so
+ * the CLIENT's socket reader is a second thread: it answers DMA_READ and
+ * DMA_WRITE from the client's RAM (as QEMU's proxy thread does), queues
+ * replies to the main thread's requests, and can misbehave on demand.
+ * Wire layout of DMA_READ/WRITE as QEMU's client has it (hw/vfio-user
+ * VFIOUserDMARW: u64 address, u32 count, data at payload offset 12).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <uv.h>
+
+#include <vdev/block.h>
+#include <vdev/scsi.h>
+#include <vdev/timer.h>
+#include <vdev/vfio_user.h>
+#include <vdev/virtio_scsi.h>
+
+#include "mock_vmm.h"
+#include "vdrv.h"
+#include "vfio-user/vfu_internal.h"
+
+/* Wire constants, from the spec (not from the library's private header). */
+enum {
+	C_VERSION = 1, C_DMA_MAP, C_DMA_UNMAP, C_GET_INFO, C_REGION_INFO, C_REGION_IO_FDS,
+	C_IRQ_INFO, C_SET_IRQS, C_REGION_READ, C_REGION_WRITE, C_DMA_READ, C_DMA_WRITE,
+};
+#define F_REPLY 0x1u
+#define F_NO_REPLY 0x10u
+#define F_ERROR 0x20u
+#define R_CONFIG 7u
+#define IRQ_MSIX 2u
+#define IRQ_DATA_EVENTFD 4u
+#define IRQ_TRIGGER 32u
+#define CLOSED (-1000)
+
+#define RAM_GPA 0x100000000ull
+#define RAM_SIZE (2u << 20)
+#define HALF (RAM_SIZE / 2)
+#define QSZ 64u
+#define REQQ 2u
+#define NVEC 4u
+#define DISK_BYTES (256u * 512u)
+
+/* How the client's reader thread answers DMA_READ / DMA_WRITE. */
+enum mode {
+	M_OK,
+	M_NO_REPLY,      /* never answers */
+	M_WRONG_ID,      /* answers with another id */
+	M_WRONG_COUNT,   /* DMA_READ reply names count - 1 */
+	M_TRUNCATED,     /* DMA_READ reply carries fewer bytes than asked */
+	M_CLOSE,         /* closes the socket instead */
+	M_ERROR,         /* answers with an error (EFAULT) */
+};
+
+struct reply {
+	struct reply *next;
+	uint16_t id, cmd;
+	uint32_t flags, err, len;
+	uint8_t p[];
+};
+
+struct cl {
+	int sock;
+	uint16_t next_id;
+	pthread_t th;
+	int th_on;
+	pthread_mutex_t lock;        /* everything below, and sends on sock */
+	struct reply *replies;
+	int closed;                  /* the reader saw EOF */
+	enum mode mode;
+	/* DMA statistics */
+	unsigned int n_read, n_write, max_count;
+	uint64_t read_bytes, write_bytes;
+	/* sent by the reader before it answers the next DMA request (test 3) */
+	uint8_t *inject;
+	size_t inject_len;
+	int inject_on_write;         /* 1: before a DMA_WRITE, 0: before a DMA_READ */
+};
+
+struct vcap {
+	uint8_t bar;
+	uint32_t off;
+};
+
+struct t {
+	struct mock_vmm mv;
+	vdev_device *dev;
+	vdev_blk *blk;
+	uv_loop_t loop;
+	vdev_vfio_user *vs;
+	char dir[64];
+	char path[96];
+	char disk[96];
+	struct cl c;
+	int hold_backend;
+	int memfd;
+	uint8_t *ram;
+	struct vdrv_mem mem;
+	struct vdrv_vq vq;
+	int vec[NVEC];
+	struct vcap common, notify;
+	uint32_t notify_mult;
+	uint8_t msix_cap;
+	uint64_t tag;
+};
+
+static void pump(struct t *t)
+{
+	uv_run(&t->loop, UV_RUN_NOWAIT);
+	if (!t->hold_backend) {
+		while (vdev_blk_poll(t->blk) > 0)
+			;
+		assert_true(vdev_timers_run(t->mv.ctx) >= 0);
+	}
+	uv_run(&t->loop, UV_RUN_NOWAIT);
+}
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	put32(p, (uint32_t)v);
+	put32(p + 4, (uint32_t)(v >> 32));
+}
+
+static uint16_t get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+	return get32(p) | (uint64_t)get32(p + 4) << 32;
+}
+
+static uint64_t ms_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* ---- the client: sends from any thread, one reader thread ---- */
+
+/* Send all of @len bytes with fds; the caller holds c->lock. @return 0 or -1. */
+static int send_locked(struct cl *c, const void *buf, size_t len, const int *fds,
+		       unsigned int nfds)
+{
+	union {
+		char b[CMSG_SPACE(sizeof(int) * 16)];
+		struct cmsghdr align;
+	} u;
+	const uint8_t *p = buf;
+
+	while (len) {
+		struct iovec iov = { .iov_base = (void *)(uintptr_t)p, .iov_len = len };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+		ssize_t n;
+
+		if (nfds) {
+			struct cmsghdr *cm;
+
+			memset(&u, 0, sizeof(u));
+			mh.msg_control = u.b;
+			mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+			cm = CMSG_FIRSTHDR(&mh);
+			cm->cmsg_level = SOL_SOCKET;
+			cm->cmsg_type = SCM_RIGHTS;
+			cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+			memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
+		}
+		n = sendmsg(c->sock, &mh, MSG_NOSIGNAL);
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+		nfds = 0;
+	}
+	return 0;
+}
+
+/* Build a message; the caller frees it. */
+static uint8_t *msg_build(struct cl *c, uint16_t cmd, uint32_t flags, const void *payload,
+			  uint32_t len, uint16_t *id)
+{
+	uint8_t *m = malloc(16 + len);
+
+	assert_non_null(m);
+	*id = ++c->next_id;
+	put16(m, *id);
+	put16(m + 2, cmd);
+	put32(m + 4, 16 + len);
+	put32(m + 8, flags);
+	put32(m + 12, 0);
+	if (len)
+		memcpy(m + 16, payload, len);
+	return m;
+}
+
+static uint16_t cl_send(struct t *t, uint16_t cmd, uint32_t flags, const void *payload,
+			uint32_t len, const int *fds, unsigned int nfds)
+{
+	uint16_t id;
+	uint8_t *m;
+
+	pthread_mutex_lock(&t->c.lock);
+	m = msg_build(&t->c, cmd, flags, payload, len, &id);
+	send_locked(&t->c, m, 16 + len, fds, nfds);
+	pthread_mutex_unlock(&t->c.lock);
+	free(m);
+	return id;
+}
+
+static int read_full(int fd, void *buf, size_t len)
+{
+	uint8_t *p = buf;
+
+	while (len) {
+		ssize_t n = recv(fd, p, len, 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Answer one DMA_READ / DMA_WRITE from the client's RAM, as c->mode says. */
+static void serve_dma(struct t *t, const uint8_t *h, const uint8_t *p, uint32_t plen)
+{
+	struct cl *c = &t->c;
+	uint16_t cmd = get16(h + 2);
+	uint64_t gpa = plen >= 12 ? get64(p) : 0;
+	uint32_t count = plen >= 12 ? get32(p + 8) : 0;
+	uint8_t *r;
+	uint32_t rlen = 0;
+	int ok = gpa >= RAM_GPA && gpa - RAM_GPA <= RAM_SIZE && count <= RAM_SIZE - (gpa - RAM_GPA);
+
+	pthread_mutex_lock(&c->lock);
+	if (cmd == C_DMA_READ) {
+		c->n_read++;
+		c->read_bytes += count;
+	} else {
+		c->n_write++;
+		c->write_bytes += count;
+	}
+	if (count > c->max_count)
+		c->max_count = count;
+	if (c->inject && c->inject_on_write == (cmd == C_DMA_WRITE)) {
+		send_locked(c, c->inject, c->inject_len, NULL, 0);
+		free(c->inject);
+		c->inject = NULL;
+	}
+	if (c->mode == M_NO_REPLY) {
+		pthread_mutex_unlock(&c->lock);
+		return;
+	}
+	if (c->mode == M_CLOSE) {
+		shutdown(c->sock, SHUT_RDWR);
+		pthread_mutex_unlock(&c->lock);
+		return;
+	}
+	if (c->mode == M_ERROR)
+		ok = 0;
+	r = calloc(1, 16 + 16 + count);
+	assert_non_null(r);
+	memcpy(r, h, 16);
+	if (cmd == C_DMA_WRITE) {
+		/* The layout check: data at payload offset 12, 4 bytes of padding after it. */
+		ok = ok && plen == 12 + count + 4;
+		if (ok)
+			memcpy(t->ram + (gpa - RAM_GPA), p + 12, count);
+		/* QEMU's reply: the header alone. */
+	} else if (ok) {
+		put64(r + 16, gpa);
+		put32(r + 24, c->mode == M_WRONG_COUNT ? count - 1 : count);
+		memcpy(r + 28, t->ram + (gpa - RAM_GPA), count);
+		rlen = 12 + count + 4;   /* QEMU's size: the padded struct and the data */
+		if (c->mode == M_TRUNCATED)
+			rlen = 12 + count / 2;
+	}
+	put32(r + 4, 16 + (ok ? rlen : 0));
+	put32(r + 8, F_REPLY | (ok ? 0 : F_ERROR));
+	put32(r + 12, ok ? 0 : EFAULT);
+	if (c->mode == M_WRONG_ID)
+		put16(r, (uint16_t)(get16(h) + 1));
+	send_locked(c, r, 16 + (ok ? rlen : 0), NULL, 0);
+	pthread_mutex_unlock(&c->lock);
+	free(r);
+}
+
+static void *reader(void *arg)
+{
+	struct t *t = arg;
+	struct cl *c = &t->c;
+
+	for (;;) {
+		uint8_t h[16];
+		uint32_t size, len;
+		uint8_t *p = NULL;
+
+		if (read_full(c->sock, h, 16))
+			break;
+		size = get32(h + 4);
+		if (size < 16 || size > (2u << 20))
+			break;
+		len = size - 16;
+		if (len) {
+			p = malloc(len);
+			if (!p || read_full(c->sock, p, len)) {
+				free(p);
+				break;
+			}
+		}
+		if (get32(h + 8) & F_REPLY) {
+			struct reply *r = malloc(sizeof(*r) + len), **pp;
+
+			if (!r) {
+				free(p);
+				break;
+			}
+			r->next = NULL;
+			r->id = get16(h);
+			r->cmd = get16(h + 2);
+			r->flags = get32(h + 8);
+			r->err = get32(h + 12);
+			r->len = len;
+			if (len)
+				memcpy(r->p, p, len);
+			pthread_mutex_lock(&c->lock);
+			for (pp = &c->replies; *pp; pp = &(*pp)->next)
+				;
+			*pp = r;
+			pthread_mutex_unlock(&c->lock);
+		} else {
+			serve_dma(t, h, p, len);
+		}
+		free(p);
+	}
+	pthread_mutex_lock(&c->lock);
+	c->closed = 1;
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+static void cl_connect(struct t *t)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct cl *c = &t->c;
+
+	c->sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(c->sock >= 0);
+	memcpy(sa.sun_path, t->path, strlen(t->path) + 1);
+	assert_int_equal(connect(c->sock, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	c->closed = 0;
+	c->mode = M_OK;
+	assert_int_equal(pthread_create(&c->th, NULL, reader, t), 0);
+	c->th_on = 1;
+	pump(t);
+}
+
+static void cl_close(struct t *t)
+{
+	struct cl *c = &t->c;
+
+	if (c->sock < 0)
+		return;
+	shutdown(c->sock, SHUT_RDWR);
+	pthread_join(c->th, NULL);
+	c->th_on = 0;
+	close(c->sock);
+	c->sock = -1;
+	while (c->replies) {
+		struct reply *r = c->replies;
+
+		c->replies = r->next;
+		free(r);
+	}
+	free(c->inject);
+	c->inject = NULL;
+	for (int i = 0; i < 5; i++)
+		pump(t);
+}
+
+static int cl_is_closed(struct t *t)
+{
+	int v;
+
+	pthread_mutex_lock(&t->c.lock);
+	v = t->c.closed;
+	pthread_mutex_unlock(&t->c.lock);
+	return v;
+}
+
+/* Wait for the reply to @id (pumping the server). @return its errno, 0, or CLOSED. */
+static int cl_wait(struct t *t, uint16_t id, uint16_t cmd, void *out, size_t cap, size_t *len)
+{
+	for (int i = 0; i < 5000; i++) {
+		struct reply *r = NULL, **pp;
+		int rc;
+
+		pthread_mutex_lock(&t->c.lock);
+		for (pp = &t->c.replies; *pp; pp = &(*pp)->next)
+			if ((*pp)->id == id) {
+				r = *pp;
+				*pp = r->next;
+				break;
+			}
+		rc = t->c.closed;
+		pthread_mutex_unlock(&t->c.lock);
+		if (r) {
+			assert_int_equal(r->cmd, cmd);
+			assert_true(r->len <= cap);
+			if (r->len)
+				memcpy(out, r->p, r->len);
+			if (len)
+				*len = r->len;
+			rc = r->flags & F_ERROR ? (int)r->err : 0;
+			free(r);
+			return rc;
+		}
+		if (rc)
+			return CLOSED;
+		pump(t);
+		if (i > 50)
+			usleep(500);
+	}
+	fail_msg("no reply to id %u", id);
+	return -1;
+}
+
+static int cl_call(struct t *t, uint16_t cmd, const void *payload, uint32_t len, const int *fds,
+		   unsigned int nfds, void *out, size_t cap, size_t *olen)
+{
+	uint8_t dummy[64];
+	uint16_t id = cl_send(t, cmd, 0, payload, len, fds, nfds);
+
+	if (!out) {
+		out = dummy;
+		cap = sizeof(dummy);
+	}
+	return cl_wait(t, id, cmd, out, cap, olen);
+}
+
+static void cl_version(struct t *t, uint32_t max_xfer)
+{
+	char json[256];
+	uint8_t m[512];
+	int n = snprintf(json, sizeof(json),
+			 "{\"capabilities\":{\"max_msg_fds\":16,\"max_data_xfer_size\":%u,"
+			 "\"pgsizes\":4096,\"max_dma_maps\":65535}}", max_xfer);
+
+	put16(m, 0);
+	put16(m + 2, 0);
+	memcpy(m + 4, json, (size_t)n + 1);
+	assert_int_equal(cl_call(t, C_VERSION, m, (uint32_t)(4 + n + 1), NULL, 0, m, sizeof(m),
+				 NULL), 0);
+}
+
+static int region_rw(struct t *t, int write, uint32_t region, uint64_t off, void *buf,
+		     uint32_t count)
+{
+	uint8_t m[16 + 8], out[16 + 8];
+	size_t len = 0;
+	int rc;
+
+	assert_true(count <= 8);
+	put64(m, off);
+	put32(m + 8, region);
+	put32(m + 12, count);
+	if (write) {
+		memcpy(m + 16, buf, count);
+		return cl_call(t, C_REGION_WRITE, m, 16 + count, NULL, 0, out, sizeof(out), &len);
+	}
+	rc = cl_call(t, C_REGION_READ, m, 16, NULL, 0, out, sizeof(out), &len);
+	if (!rc) {
+		assert_int_equal(len, 16 + count);
+		memcpy(buf, out + 16, count);
+	}
+	return rc;
+}
+
+static uint64_t rd(struct t *t, uint32_t region, uint64_t off, uint32_t n)
+{
+	uint8_t b[8] = { 0 };
+
+	assert_int_equal(region_rw(t, 0, region, off, b, n), 0);
+	return get64(b);
+}
+
+static void wr(struct t *t, uint32_t region, uint64_t off, uint64_t v, uint32_t n)
+{
+	uint8_t b[8];
+
+	put64(b, v);
+	assert_int_equal(region_rw(t, 1, region, off, b, n), 0);
+}
+
+/* A posted REGION_WRITE message (no reply), built for sending later. */
+static uint8_t *posted_write(struct t *t, uint32_t region, uint64_t off, uint64_t v, uint32_t n,
+			     size_t *len)
+{
+	uint8_t m[24];
+	uint16_t id;
+
+	put64(m, off);
+	put32(m + 8, region);
+	put32(m + 12, n);
+	put64(m + 16, v);
+	*len = 16 + 16 + n;
+	return msg_build(&t->c, C_REGION_WRITE, F_NO_REPLY, m, 16 + n, &id);
+}
+
+/* DMA_MAP of [iova, +size): with @fd at @off, or without an fd (fd < 0). */
+static int dma_map(struct t *t, uint64_t iova, uint64_t size, uint64_t off, int fd)
+{
+	uint8_t m[32];
+
+	put32(m, 32);
+	put32(m + 4, 3);
+	put64(m + 8, off);
+	put64(m + 16, iova);
+	put64(m + 24, size);
+	return cl_call(t, C_DMA_MAP, m, sizeof(m), &fd, fd >= 0, NULL, 0, NULL);
+}
+
+static uint16_t dma_unmap_send(struct t *t, uint64_t iova, uint64_t size)
+{
+	uint8_t m[24];
+
+	put32(m, 24);
+	put32(m + 4, 0);
+	put64(m + 8, iova);
+	put64(m + 16, size);
+	return cl_send(t, C_DMA_UNMAP, 0, m, sizeof(m), NULL, 0);
+}
+
+/* ---- fixture ---- */
+
+static struct t *t_new(void)
+{
+	struct t *t = calloc(1, sizeof(*t));
+	struct vdev_blk_opts bo = { .struct_size = sizeof(bo), .driver = "file" };
+	struct vdev_scsi_lun_opts lo = {
+		.struct_size = sizeof(lo),
+		.type = VDEV_SCSI_LUN_DISK,
+		.block_size = 512,
+	};
+	struct vdev_vfio_user_opts vo = { .struct_size = sizeof(vo) };
+	int fd;
+
+	assert_non_null(t);
+	pthread_mutex_init(&t->c.lock, NULL);
+	t->c.sock = -1;
+	assert_int_equal(mock_vmm_init(&t->mv, 4096, 0), 0);
+	assert_int_equal(vdev_device_create_kv(t->mv.ctx,
+					       "virtio-scsi-pci,num-queues=1,queue-size=64",
+					       &t->dev), 0);
+	snprintf(t->dir, sizeof(t->dir), "/tmp/vdev-vfud-XXXXXX");
+	assert_non_null(mkdtemp(t->dir));
+	snprintf(t->disk, sizeof(t->disk), "%s/disk", t->dir);
+	fd = open(t->disk, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, DISK_BYTES), 0);
+	close(fd);
+	bo.path = t->disk;
+	assert_int_equal(vdev_blk_open(t->mv.ctx, &bo, &t->blk), 0);
+	lo.blk = t->blk;
+	assert_int_equal(vdev_scsi_lun_add(vdev_virtio_scsi_bus(t->dev), 0, 0, &lo, NULL), 0);
+	assert_int_equal(uv_loop_init(&t->loop), 0);
+	snprintf(t->path, sizeof(t->path), "%s/sock", t->dir);
+	vo.socket_path = t->path;
+	assert_int_equal(vdev_vfio_user_new(t->dev, &t->loop, &vo, &t->vs), 0);
+	t->memfd = memfd_create("vfud-guest-ram", MFD_CLOEXEC);
+	assert_true(t->memfd >= 0);
+	assert_int_equal(ftruncate(t->memfd, RAM_SIZE), 0);
+	t->ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, t->memfd, 0);
+	assert_true(t->ram != MAP_FAILED);
+	vdrv_mem_init(&t->mem, t->ram - RAM_GPA, RAM_GPA + 0x1000, RAM_GPA + RAM_SIZE);
+	for (unsigned int i = 0; i < NVEC; i++) {
+		t->vec[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		assert_true(t->vec[i] >= 0);
+	}
+	return t;
+}
+
+static void t_free(struct t *t)
+{
+	cl_close(t);
+	vdev_vfio_user_free(t->vs);
+	assert_int_equal(uv_run(&t->loop, UV_RUN_DEFAULT), 0);
+	assert_int_equal(uv_loop_close(&t->loop), 0);
+	unlink(t->disk);
+	rmdir(t->dir);
+	if (t->vq.size)
+		vdrv_vq_fini(&t->vq);
+	for (unsigned int i = 0; i < NVEC; i++)
+		close(t->vec[i]);
+	munmap(t->ram, RAM_SIZE);
+	close(t->memfd);
+	vdev_device_destroy(t->dev);
+	mock_vmm_fini(&t->mv);
+	pthread_mutex_destroy(&t->c.lock);
+	free(t);
+}
+
+static struct vfu_server *srv(struct t *t)
+{
+	return (struct vfu_server *)t->vs;
+}
+
+/* ---- the guest driver, through REGION_READ/WRITE only ---- */
+
+static void find_caps(struct t *t)
+{
+	uint8_t ptr = (uint8_t)rd(t, R_CONFIG, 0x34, 1);
+
+	memset(&t->common, 0, sizeof(t->common));
+	memset(&t->notify, 0, sizeof(t->notify));
+	for (int n = 0; n < 48 && ptr; n++) {
+		uint8_t id = (uint8_t)rd(t, R_CONFIG, ptr, 1);
+
+		if (id == 0x11)
+			t->msix_cap = ptr;
+		if (id == 0x09) {
+			uint8_t type = (uint8_t)rd(t, R_CONFIG, ptr + 3u, 1);
+			struct vcap c = { (uint8_t)rd(t, R_CONFIG, ptr + 4u, 1),
+					  (uint32_t)rd(t, R_CONFIG, ptr + 8u, 4) };
+
+			if (type == 1 && !t->common.off)
+				t->common = c;
+			if (type == 2 && !t->notify.off) {
+				t->notify = c;
+				t->notify_mult = (uint32_t)rd(t, R_CONFIG, ptr + 16u, 4);
+			}
+		}
+		ptr = (uint8_t)rd(t, R_CONFIG, ptr + 1u, 1);
+	}
+	assert_int_not_equal(t->msix_cap, 0);
+}
+
+static uint64_t cc_rd(struct t *t, uint32_t off, uint32_t n)
+{
+	return rd(t, t->common.bar, t->common.off + off, n);
+}
+
+static void cc_wr(struct t *t, uint32_t off, uint64_t v, uint32_t n)
+{
+	wr(t, t->common.bar, t->common.off + off, v, n);
+}
+
+/* MSI-X eventfds and the virtio device up with its rings at @ring_gpa (memory mapped already). */
+static void guest_up(struct t *t, uint64_t ring_gpa)
+{
+	uint16_t ctl;
+	uint8_t m[20];
+
+	find_caps(t);
+	wr(t, R_CONFIG, 0x04, 0x0006, 2);
+	ctl = (uint16_t)rd(t, R_CONFIG, t->msix_cap + 2u, 2);
+	wr(t, R_CONFIG, t->msix_cap + 2u, ctl | 0x8000, 2);
+	put32(m, 20);
+	put32(m + 4, IRQ_DATA_EVENTFD | IRQ_TRIGGER);
+	put32(m + 8, IRQ_MSIX);
+	put32(m + 12, 0);
+	put32(m + 16, NVEC);
+	assert_int_equal(cl_call(t, C_SET_IRQS, m, 20, t->vec, NVEC, NULL, 0, NULL), 0);
+	cc_wr(t, 0x14, 0, 1);
+	cc_wr(t, 0x14, 1 | 2, 1);
+	cc_wr(t, 0x08, 1, 4);
+	cc_wr(t, 0x0c, 1, 4);                      /* VERSION_1 only */
+	cc_wr(t, 0x08, 0, 4);
+	cc_wr(t, 0x0c, 0, 4);
+	cc_wr(t, 0x14, 1 | 2 | 8, 1);
+	assert_int_equal(cc_rd(t, 0x14, 1), 1 | 2 | 8);
+	t->mem.next = ring_gpa;
+	if (t->vq.size)
+		vdrv_vq_fini(&t->vq);
+	memset(&t->vq, 0, sizeof(t->vq));
+	assert_int_equal(vdrv_vq_init(&t->vq, &t->mem, QSZ, 1ull << 32), 0);
+	cc_wr(t, 0x16, REQQ, 2);
+	cc_wr(t, 0x18, QSZ, 2);
+	cc_wr(t, 0x1a, 1, 2);
+	cc_wr(t, 0x20, t->vq.desc_gpa, 4);
+	cc_wr(t, 0x24, t->vq.desc_gpa >> 32, 4);
+	cc_wr(t, 0x28, t->vq.driver_gpa, 4);
+	cc_wr(t, 0x2c, t->vq.driver_gpa >> 32, 4);
+	cc_wr(t, 0x30, t->vq.device_gpa, 4);
+	cc_wr(t, 0x34, t->vq.device_gpa >> 32, 4);
+	cc_wr(t, 0x1c, 1, 2);
+	cc_wr(t, 0x14, 1 | 2 | 4 | 8, 1);
+}
+
+static uint32_t notify_off(struct t *t)
+{
+	cc_wr(t, 0x16, REQQ, 2);
+	return t->notify.off + (uint32_t)cc_rd(t, 0x1e, 2) * t->notify_mult;
+}
+
+struct cmd {
+	uint64_t token, resp, din;
+};
+
+/* A SCSI command on the request queue, buffers allocated at t->mem.next; not kicked. */
+static void scsi_add(struct t *t, const uint8_t *cdb, const void *dout, uint32_t dout_len,
+		     uint32_t din_len, struct cmd *c)
+{
+	struct vdrv_seg s[4];
+	unsigned int n = 0;
+	uint64_t h = vdrv_alloc(&t->mem, 51, 8);
+	uint8_t *hp = vdrv_host(&t->mem, h);
+
+	assert_true(h != VDRV_NOMEM);
+	hp[0] = 1;
+	hp[2] = 0x40;
+	put64(hp + 8, ++t->tag);
+	memcpy(hp + 19, cdb, 10);
+	s[n++] = (struct vdrv_seg){ h, 51, 0 };
+	if (dout_len) {
+		uint64_t d = vdrv_alloc(&t->mem, dout_len, 8);
+
+		memcpy(vdrv_host(&t->mem, d), dout, dout_len);
+		s[n++] = (struct vdrv_seg){ d, dout_len, 0 };
+	}
+	c->resp = vdrv_alloc(&t->mem, 108, 8);
+	memset(vdrv_host(&t->mem, c->resp), 0xee, 108);
+	s[n++] = (struct vdrv_seg){ c->resp, 108, 1 };
+	c->din = 0;
+	if (din_len) {
+		c->din = vdrv_alloc(&t->mem, din_len, 8);
+		s[n++] = (struct vdrv_seg){ c->din, din_len, 1 };
+	}
+	c->token = t->tag;
+	assert_true(vdrv_add(&t->vq, s, n, 0, c->token) >= 0);
+	vdrv_publish(&t->vq);
+}
+
+static void scsi(struct t *t, const uint8_t *cdb, const void *dout, uint32_t dout_len,
+		 uint32_t din_len, struct cmd *c)
+{
+	scsi_add(t, cdb, dout, dout_len, din_len, c);
+	wr(t, t->notify.bar, notify_off(t), REQQ, 2);
+}
+
+static int used(struct t *t, struct vdrv_used *u)
+{
+	for (int i = 0; i < 4000; i++) {
+		int rc = vdrv_get_used(&t->vq, u);
+
+		assert_true(rc >= 0);
+		if (rc == 1)
+			return 1;
+		pump(t);
+		if (i > 50)
+			usleep(500);
+	}
+	return 0;
+}
+
+static void scsi_ok(struct t *t, const uint8_t *cdb, const void *dout, uint32_t dout_len,
+		    uint32_t din_len, struct cmd *c)
+{
+	struct vdrv_used u;
+	const uint8_t *r;
+
+	scsi(t, cdb, dout, dout_len, din_len, c);
+	assert_int_equal(used(t, &u), 1);
+	assert_int_equal(u.token, c->token);
+	r = vdrv_host(&t->mem, c->resp);
+	assert_int_equal(r[11], 0);   /* VIRTIO_SCSI_S_OK */
+	assert_int_equal(r[10], 0);   /* GOOD */
+}
+
+/* TEST UNIT READY until GOOD: the power-on unit attention comes first. */
+static void clear_ua(struct t *t)
+{
+	uint8_t cdb[10] = { 0 };
+	struct vdrv_used u;
+	struct cmd c;
+
+	for (int i = 0; i < 3; i++) {
+		scsi(t, cdb, NULL, 0, 0, &c);
+		assert_int_equal(used(t, &u), 1);
+		if (((const uint8_t *)vdrv_host(&t->mem, c.resp))[10] == 0)
+			return;
+	}
+	fail_msg("TEST UNIT READY never GOOD");
+}
+
+static void rw10(uint8_t *cdb, int write, uint32_t lba, uint16_t blocks)
+{
+	memset(cdb, 0, 10);
+	cdb[0] = write ? 0x2a : 0x28;
+	cdb[4] = (uint8_t)(lba >> 8);
+	cdb[5] = (uint8_t)lba;
+	cdb[7] = (uint8_t)(blocks >> 8);
+	cdb[8] = (uint8_t)blocks;
+}
+
+static void pattern(uint8_t *p, size_t n, unsigned int seed)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (uint8_t)(i * 13 + seed + (i >> 9));
+}
+
+static void disk_check(struct t *t, uint64_t off, const uint8_t *want, size_t n)
+{
+	uint8_t *b = malloc(n);
+	int fd = open(t->disk, O_RDONLY | O_CLOEXEC);
+
+	assert_non_null(b);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, b, n, (off_t)off), (ssize_t)n);
+	assert_memory_equal(b, want, n);
+	close(fd);
+	free(b);
+}
+
+static void stats(struct t *t, unsigned int *r, unsigned int *w)
+{
+	pthread_mutex_lock(&t->c.lock);
+	*r = t->c.n_read;
+	*w = t->c.n_write;
+	pthread_mutex_unlock(&t->c.lock);
+}
+
+/* Connect, VERSION, all RAM without an fd; the device up with rings at the start of RAM. */
+static void up_nofd(struct t *t, uint32_t max_xfer)
+{
+	cl_connect(t);
+	cl_version(t, max_xfer);
+	assert_int_equal(dma_map(t, RAM_GPA, RAM_SIZE, 0, -1), 0);
+	guest_up(t, RAM_GPA + 0x1000);
+	clear_ua(t);
+}
+
+/* ---- tests ---- */
+
+/* 1. virtio-scsi end to end with all guest RAM behind DMA_READ/WRITE. */
+static void test_scsi_all_nofd(void **state)
+{
+	struct t *t = t_new();
+	uint8_t cdb[10], wdata[4096], other[4096];
+	unsigned int r0, w0, r1, w1, r2, w2;
+	struct cmd c;
+
+	(void)state;
+	up_nofd(t, 1u << 20);
+	assert_int_equal(vdev_mem_region_count(t->mv.ctx), 1);
+	pattern(wdata, sizeof(wdata), 1);
+	pattern(other, sizeof(other), 77);
+	/* WRITE(10) of 8 blocks at LBA 16: the data reaches the file through DMA_READ. */
+	stats(t, &r0, &w0);
+	rw10(cdb, 1, 16, 8);
+	scsi_ok(t, cdb, wdata, sizeof(wdata), 0, &c);
+	stats(t, &r1, &w1);
+	disk_check(t, 16 * 512, wdata, sizeof(wdata));
+	/* Overwrite the client's copy of the buffer: READ(10) must bring the disk's data back. */
+	rw10(cdb, 0, 16, 8);
+	scsi_add(t, cdb, NULL, 0, sizeof(other), &c);
+	memcpy(vdrv_host(&t->mem, c.din), other, sizeof(other));
+	wr(t, t->notify.bar, notify_off(t), REQQ, 2);
+	{
+		struct vdrv_used u;
+		const uint8_t *rp;
+
+		assert_int_equal(used(t, &u), 1);
+		assert_int_equal(u.token, c.token);
+		rp = vdrv_host(&t->mem, c.resp);
+		assert_int_equal(rp[10], 0);
+	}
+	stats(t, &r2, &w2);
+	assert_memory_equal(vdrv_host(&t->mem, c.din), wdata, sizeof(wdata));
+	/* A second pattern through the other direction too. */
+	rw10(cdb, 1, 40, 8);
+	scsi_ok(t, cdb, other, sizeof(other), 0, &c);
+	disk_check(t, 40 * 512, other, sizeof(other));
+	print_message("DMA messages: WRITE(10) 4 KiB: %u DMA_READ, %u DMA_WRITE; "
+		      "READ(10) 4 KiB: %u DMA_READ, %u DMA_WRITE\n", r1 - r0, w1 - w0, r2 - r1,
+		      w2 - w1);
+	/* Some reads (rings, header, data) and writes (used ring, response) each way. */
+	assert_true(r1 - r0 >= 3);
+	assert_true(w1 - w0 >= 2);
+	assert_true(r2 - r1 >= 2);
+	assert_true(w2 - w1 >= 3);
+	assert_int_equal(srv(t)->dma_reads, t->c.n_read);
+	assert_int_equal(srv(t)->dma_writes, t->c.n_write);
+	assert_true(vdev_vfio_user_connected(t->vs));
+	t_free(t);
+}
+
+/* 2. Rings in an fd region, buffers in an fd-less one, and the reverse. */
+static void mixed(int rings_fd)
+{
+	struct t *t = t_new();
+	uint64_t fd_gpa = rings_fd ? RAM_GPA : RAM_GPA + HALF;
+	uint64_t nofd_gpa = rings_fd ? RAM_GPA + HALF : RAM_GPA;
+	uint8_t cdb[10], data[2048];
+	unsigned int r0, w0, r1, w1;
+	struct cmd c;
+
+	cl_connect(t);
+	cl_version(t, 1u << 20);
+	assert_int_equal(dma_map(t, fd_gpa, HALF, fd_gpa - RAM_GPA, t->memfd), 0);
+	assert_int_equal(dma_map(t, nofd_gpa, HALF, 0, -1), 0);
+	guest_up(t, (rings_fd ? RAM_GPA : RAM_GPA + HALF) + 0x1000);
+	/* Buffers in the other half. */
+	t->mem.next = (rings_fd ? RAM_GPA + HALF : RAM_GPA) + 0x1000;
+	clear_ua(t);
+	pattern(data, sizeof(data), rings_fd ? 5 : 9);
+	stats(t, &r0, &w0);
+	rw10(cdb, 1, 3, 4);
+	scsi_ok(t, cdb, data, sizeof(data), 0, &c);
+	disk_check(t, 3 * 512, data, sizeof(data));
+	rw10(cdb, 0, 3, 4);
+	scsi_ok(t, cdb, NULL, 0, sizeof(data), &c);
+	assert_memory_equal(vdrv_host(&t->mem, c.din), data, sizeof(data));
+	stats(t, &r1, &w1);
+	assert_true(r1 > r0);
+	assert_true(w1 > w0);
+	t_free(t);
+}
+
+static void test_mixed(void **state)
+{
+	(void)state;
+	mixed(1);
+	mixed(0);
+}
+
+/*
+ * 3. Client messages that arrive while the server waits for a DMA reply:
+ * posted config writes and a doorbell sent before the client answers, and
+ * a request whose reply the main thread collects - all handled afterwards,
+ * in order. Once before a DMA_READ (inside the doorbell's handler), once
+ * before a DMA_WRITE (a completion, outside any handler).
+ */
+/* Posted 0x3c writes (0x11, 0x22), a doorbell, 0x3c = 0x33, then a REGION_READ of 0x3c. */
+static uint8_t *make_batch(struct t *t, uint16_t *rid, size_t *n)
+{
+	uint8_t *part[5], *out, m[16];
+	size_t len[5], at = 0;
+
+	part[0] = posted_write(t, R_CONFIG, 0x3c, 0x11, 1, &len[0]);
+	part[1] = posted_write(t, R_CONFIG, 0x3c, 0x22, 1, &len[1]);
+	part[2] = posted_write(t, t->notify.bar, notify_off(t), REQQ, 2, &len[2]);
+	part[3] = posted_write(t, R_CONFIG, 0x3c, 0x33, 1, &len[3]);
+	put64(m, 0x3c);
+	put32(m + 8, R_CONFIG);
+	put32(m + 12, 1);
+	pthread_mutex_lock(&t->c.lock);
+	part[4] = msg_build(&t->c, C_REGION_READ, 0, m, 16, rid);
+	pthread_mutex_unlock(&t->c.lock);
+	len[4] = 32;
+	*n = len[0] + len[1] + len[2] + len[3] + len[4];
+	out = malloc(*n);
+	assert_non_null(out);
+	for (int i = 0; i < 5; i++) {
+		memcpy(out + at, part[i], len[i]);
+		at += len[i];
+		free(part[i]);
+	}
+	return out;
+}
+
+static void arm(struct t *t, uint8_t *batch, size_t n, int on_write)
+{
+	pthread_mutex_lock(&t->c.lock);
+	free(t->c.inject);
+	t->c.inject = batch;
+	t->c.inject_len = n;
+	t->c.inject_on_write = on_write;
+	pthread_mutex_unlock(&t->c.lock);
+}
+
+/*
+ * 3. Client messages that arrive while the server waits for a DMA reply:
+ * posted config writes and a doorbell sent before the client answers, and
+ * a request whose reply the main thread collects - all handled afterwards,
+ * in order. Before a DMA_READ (inside the doorbell's handler: WRITE(10)),
+ * or before a DMA_WRITE (READ(10)'s block completion, outside any handler).
+ */
+static void backlog_case(struct t *t, int on_write)
+{
+	uint8_t cdb[10], data[1024], out[32], *batch;
+	struct vdrv_used u;
+	size_t n, len = 0;
+	struct cmd c;
+	uint16_t rid;
+
+	wr(t, R_CONFIG, 0x3c, 0, 1);
+	pattern(data, sizeof(data), 3);
+	batch = make_batch(t, &rid, &n);
+	if (!on_write) {
+		arm(t, batch, n, 0);
+		rw10(cdb, 1, 60, 2);
+		scsi_ok(t, cdb, data, sizeof(data), 0, &c);
+		disk_check(t, 60 * 512, data, sizeof(data));
+	} else {
+		t->hold_backend = 1;
+		rw10(cdb, 0, 60, 2);
+		scsi(t, cdb, NULL, 0, sizeof(data), &c);
+		arm(t, batch, n, 1);
+		t->hold_backend = 0;
+		assert_int_equal(used(t, &u), 1);
+		assert_int_equal(u.token, c.token);
+		assert_memory_equal(vdrv_host(&t->mem, c.din), data, sizeof(data));
+	}
+	/* The batch went out, and was handled after the round trip, in order. */
+	pthread_mutex_lock(&t->c.lock);
+	assert_null(t->c.inject);
+	pthread_mutex_unlock(&t->c.lock);
+	assert_int_equal(cl_wait(t, rid, C_REGION_READ, out, sizeof(out), &len), 0);
+	assert_int_equal(len, 17);
+	assert_int_equal(out[16], 0x33);   /* read after all three writes */
+	assert_int_equal(rd(t, R_CONFIG, 0x3c, 1), 0x33);
+	assert_true(vdev_vfio_user_connected(t->vs));
+	assert_null(srv(t)->bl_head);
+}
+
+static void test_backlog_in_order(void **state)
+{
+	struct t *t = t_new();
+
+	(void)state;
+	up_nofd(t, 1u << 20);
+	backlog_case(t, 0);
+	backlog_case(t, 1);
+	/* The device still works. */
+	{
+		uint8_t cdb[10], data[512];
+		struct cmd c;
+
+		pattern(data, sizeof(data), 42);
+		rw10(cdb, 1, 70, 1);
+		scsi_ok(t, cdb, data, sizeof(data), 0, &c);
+		disk_check(t, 70 * 512, data, sizeof(data));
+	}
+	t_free(t);
+}
+
+/*
+ * Half a client message in the socket when a completion needs a round
+ * trip: the server finishes that message (into the backlog) first, then
+ * reads our reply; the message is handled afterwards.
+ */
+static void test_half_message(void **state)
+{
+	struct t *t = t_new();
+	uint8_t cdb[10], *msg;
+	size_t len;
+	struct cmd c;
+	struct vdrv_used u;
+
+	(void)state;
+	up_nofd(t, 1u << 20);
+	t->hold_backend = 1;
+	rw10(cdb, 0, 0, 1);
+	scsi(t, cdb, NULL, 0, 512, &c);
+	for (int i = 0; i < 5; i++)
+		pump(t);
+	assert_int_equal(vdrv_get_used(&t->vq, &u), 0);
+	msg = posted_write(t, R_CONFIG, 0x3c, 0x5a, 1, &len);
+	pthread_mutex_lock(&t->c.lock);
+	assert_int_equal(send_locked(&t->c, msg, 10, NULL, 0), 0);   /* 10 of 33 bytes */
+	pthread_mutex_unlock(&t->c.lock);
+	for (int i = 0; i < 5; i++)
+		pump(t);
+	assert_int_equal(srv(t)->rx.len, 10);
+	/* The rest goes out just before the reader answers the completion's DMA_WRITE. */
+	pthread_mutex_lock(&t->c.lock);
+	t->c.inject = malloc(len - 10);
+	assert_non_null(t->c.inject);
+	memcpy(t->c.inject, msg + 10, len - 10);
+	t->c.inject_len = len - 10;
+	t->c.inject_on_write = 1;
+	pthread_mutex_unlock(&t->c.lock);
+	free(msg);
+	t->hold_backend = 0;
+	assert_int_equal(used(t, &u), 1);
+	assert_int_equal(u.token, c.token);
+	assert_int_equal(rd(t, R_CONFIG, 0x3c, 1), 0x5a);
+	assert_true(vdev_vfio_user_connected(t->vs));
+	t_free(t);
+}
+
+/* The server serves a fresh client after a drop: fd-backed this time. */
+static void next_client_works(struct t *t)
+{
+	uint8_t cdb[10], data[512];
+	struct cmd c;
+
+	cl_close(t);
+	assert_false(vdev_vfio_user_connected(t->vs));
+	cl_connect(t);
+	cl_version(t, 1u << 20);
+	assert_int_equal(dma_map(t, RAM_GPA, RAM_SIZE, 0, t->memfd), 0);
+	guest_up(t, RAM_GPA + 0x1000);
+	clear_ua(t);
+	pattern(data, sizeof(data), 99);
+	rw10(cdb, 1, 90, 1);
+	scsi_ok(t, cdb, data, sizeof(data), 0, &c);
+	disk_check(t, 90 * 512, data, sizeof(data));
+}
+
+/* 4. A client that misbehaves while the server waits: dropped, never hung. */
+static void hostile(enum mode mode, uint32_t timeout_ms)
+{
+	struct t *t = t_new();
+	uint8_t cdb[10], block[512], *msg;
+	size_t len;
+	uint64_t t0;
+	struct cmd c;
+
+	up_nofd(t, 1u << 20);
+	srv(t)->dma_timeout_ms = timeout_ms;
+	mock_vmm_clear_events(&t->mv);
+	pthread_mutex_lock(&t->c.lock);
+	t->c.mode = mode;
+	pthread_mutex_unlock(&t->c.lock);
+	rw10(cdb, 1, 0, 1);
+	memset(block, 0x6b, sizeof(block));
+	scsi_add(t, cdb, block, sizeof(block), 0, &c);
+	/* The doorbell as QEMU sends it: posted. The device pulls the ring: DMA_READ. */
+	msg = posted_write(t, t->notify.bar, notify_off(t), REQQ, 2, &len);
+	pthread_mutex_lock(&t->c.lock);
+	send_locked(&t->c, msg, len, NULL, 0);
+	pthread_mutex_unlock(&t->c.lock);
+	free(msg);
+	t0 = ms_now();
+	for (int i = 0; i < 400 && vdev_vfio_user_connected(t->vs); i++) {
+		pump(t);
+		usleep(1000);
+	}
+	assert_false(vdev_vfio_user_connected(t->vs));
+	if (mode == M_NO_REPLY || mode == M_WRONG_ID)
+		assert_true(ms_now() - t0 >= timeout_ms);
+	else
+		assert_true(ms_now() - t0 < timeout_ms);   /* not the timeout: the reply was bad */
+	assert_true(mock_vmm_log_contains(&t->mv, "dropping the connection"));
+	if (mode == M_WRONG_ID)
+		assert_true(mock_vmm_log_contains(&t->mv, "answers nothing we asked"));
+	/* The client sees the end of the connection. */
+	for (int i = 0; i < 1000 && !cl_is_closed(t); i++)
+		usleep(1000);
+	assert_true(cl_is_closed(t));
+	assert_int_equal(vdev_mem_region_count(t->mv.ctx), 0);
+	next_client_works(t);
+	t_free(t);
+}
+
+static void test_hostile(void **state)
+{
+	(void)state;
+	hostile(M_NO_REPLY, 200);
+	hostile(M_WRONG_ID, 200);
+	hostile(M_WRONG_COUNT, 5000);
+	hostile(M_TRUNCATED, 5000);
+	hostile(M_CLOSE, 5000);
+}
+
+/* An error reply fails that access, not the connection. */
+static void test_error_reply(void **state)
+{
+	struct t *t = t_new();
+	uint8_t cdb[10] = { 0 }, out[64], m[16] = { 16 };
+	struct cmd c;
+
+	(void)state;
+	up_nofd(t, 1u << 20);
+	mock_vmm_clear_events(&t->mv);
+	pthread_mutex_lock(&t->c.lock);
+	t->c.mode = M_ERROR;
+	pthread_mutex_unlock(&t->c.lock);
+	scsi(t, cdb, NULL, 0, 0, &c);
+	for (int i = 0; i < 20; i++)
+		pump(t);
+	assert_true(mock_vmm_log_contains(&t->mv, "client refused DMA_READ"));
+	assert_true(vdev_vfio_user_connected(t->vs));
+	assert_int_equal(cl_call(t, C_GET_INFO, m, 16, NULL, 0, out, sizeof(out), NULL), 0);
+	assert_false(cl_is_closed(t));
+	t_free(t);
+}
+
+/* 5. DMA_UNMAP of an fd-less region with a request in flight waits like the fd case. */
+static void test_unmap_waits(void **state)
+{
+	struct t *t = t_new();
+	uint8_t cdb[10], out[64], want[4096];
+	struct vdrv_used u;
+	struct cmd c;
+	uint16_t id;
+	int fd;
+
+	(void)state;
+	up_nofd(t, 1u << 20);
+	pattern(want, sizeof(want), 7);
+	fd = open(t->disk, O_WRONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, want, sizeof(want), 0), (ssize_t)sizeof(want));
+	close(fd);
+	t->hold_backend = 1;
+	rw10(cdb, 0, 0, 8);
+	scsi(t, cdb, NULL, 0, sizeof(want), &c);
+	for (int i = 0; i < 5; i++)
+		pump(t);
+	assert_int_equal(vdrv_get_used(&t->vq, &u), 0);
+	id = dma_unmap_send(t, RAM_GPA, RAM_SIZE);
+	for (int i = 0; i < 50; i++) {
+		pump(t);
+		usleep(200);
+	}
+	pthread_mutex_lock(&t->c.lock);
+	assert_null(t->c.replies);                         /* the reply waits */
+	pthread_mutex_unlock(&t->c.lock);
+	assert_int_equal(vdev_mem_region_count(t->mv.ctx), 1);
+	t->hold_backend = 0;
+	assert_int_equal(cl_wait(t, id, C_DMA_UNMAP, out, sizeof(out), NULL), 0);
+	/* The completion reached the client's RAM before the region went. */
+	assert_int_equal(vdrv_get_used(&t->vq, &u), 1);
+	assert_int_equal(u.token, c.token);
+	assert_memory_equal(vdrv_host(&t->mem, c.din), want, sizeof(want));
+	assert_int_equal(vdev_mem_region_count(t->mv.ctx), 0);
+	assert_int_equal(rd(t, R_CONFIG, 0, 2), 0x1af4);
+	t_free(t);
+}
+
+/* 6. The client's max_data_xfer_size splits large copies. */
+static void test_split(void **state)
+{
+	struct t *t = t_new();
+	uint8_t cdb[10], data[32 * 512];
+	unsigned int r0, w0, r1, w1, r2, w2;
+	struct cmd c;
+
+	(void)state;
+	up_nofd(t, 4096);
+	pattern(data, sizeof(data), 11);
+	stats(t, &r0, &w0);
+	rw10(cdb, 1, 100, 32);
+	scsi_ok(t, cdb, data, sizeof(data), 0, &c);
+	stats(t, &r1, &w1);
+	disk_check(t, 100 * 512, data, sizeof(data));
+	rw10(cdb, 0, 100, 32);
+	scsi_ok(t, cdb, NULL, 0, sizeof(data), &c);
+	stats(t, &r2, &w2);
+	assert_memory_equal(vdrv_host(&t->mem, c.din), data, sizeof(data));
+	print_message("16 KiB at 4 KiB per message: WRITE(10) %u DMA_READ, READ(10) %u "
+		      "DMA_WRITE; largest %u bytes\n", r1 - r0, w2 - w1, t->c.max_count);
+	/* 16 KiB of data: at least 4 messages each way, none above 4096 bytes. */
+	assert_true(r1 - r0 >= 4 + 1);
+	assert_true(w2 - w1 >= 4 + 1);
+	assert_true(t->c.max_count <= 4096);
+	assert_int_equal(t->c.max_count, 4096);
+	t_free(t);
+}
+
+/* No socket (the fuzz server): the hooks fail at once. */
+static void test_no_socket(void **state)
+{
+	struct t *t = t_new();
+	struct vdev__mem_remote ops = vdev__vfu_remote_tmpl;
+	uint8_t b[16];
+
+	(void)state;
+	ops.opaque = srv(t);
+	assert_int_equal(ops.read(ops.opaque, RAM_GPA, b, sizeof(b)), -ENOTCONN);
+	assert_int_equal(ops.write(ops.opaque, RAM_GPA, b, sizeof(b)), -ENOTCONN);
+	t_free(t);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_scsi_all_nofd),
+		cmocka_unit_test(test_mixed),
+		cmocka_unit_test(test_backlog_in_order),
+		cmocka_unit_test(test_half_message),
+		cmocka_unit_test(test_hostile),
+		cmocka_unit_test(test_error_reply),
+		cmocka_unit_test(test_unmap_waits),
+		cmocka_unit_test(test_split),
+		cmocka_unit_test(test_no_socket),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
