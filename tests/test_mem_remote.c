@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Remote regions in the guest-memory map (lib/core/core.h): a shadow the
- * library addresses, refreshed by a read hook before reads and written
- * back by a write hook after writes. The "guest" here is a buffer only
- * the hooks touch.
+ * library addresses, refreshed by fetches whose data arrives later
+ * (vdev__mem_remote_arrived()) and written back by a write hook. The
+ * "guest" here is a buffer only the hooks touch; a fetch snapshots it when
+ * asked, deliver() hands the snapshots in.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,23 +24,37 @@
 #define GUEST_GPA 0x100000u
 #define GUEST_SIZE (64u * 1024)
 
+struct pending {
+	uint64_t gpa, seq;
+	size_t len;
+	uint8_t snap[GUEST_SIZE];
+};
+
 struct remote {
 	uint8_t guest[GUEST_SIZE];
 	uint8_t shadow[GUEST_SIZE];
 	unsigned int reads, writes;
 	uint64_t last_gpa;
 	size_t last_len, write_bytes;
-	int fail;
+	int fail;                /* fetch returns this when non-zero */
+	struct pending pend[4];
+	unsigned int npend;
 };
 
-static int hook_read(void *opaque, uint64_t gpa, void *buf, size_t len)
+static int hook_fetch(void *opaque, uint64_t gpa, size_t len, uint64_t seq)
 {
 	struct remote *r = opaque;
+	struct pending *p;
 
 	assert_true(gpa >= GUEST_GPA && len && len <= GUEST_SIZE - (gpa - GUEST_GPA));
 	if (r->fail)
-		return -EIO;
-	memcpy(buf, r->guest + (gpa - GUEST_GPA), len);
+		return r->fail;
+	assert_true(r->npend < 4);
+	p = &r->pend[r->npend++];
+	p->gpa = gpa;
+	p->len = len;
+	p->seq = seq;
+	memcpy(p->snap, r->guest + (gpa - GUEST_GPA), len);
 	r->reads++;
 	r->last_gpa = gpa;
 	r->last_len = len;
@@ -65,6 +80,20 @@ struct t {
 	struct vdev__mem_remote ops;
 };
 
+/* The client answers every fetch asked so far (in @pieces pieces each). */
+static void deliver(struct t *t, unsigned int pieces)
+{
+	for (unsigned int i = 0; i < t->r.npend; i++) {
+		struct pending *p = &t->r.pend[i];
+		size_t step = (p->len + pieces - 1) / pieces;
+
+		for (size_t off = 0; off < p->len; off += step)
+			vdev__mem_remote_arrived(t->mv.ctx, p->seq, p->gpa + off, p->snap + off,
+						 VDEV__MIN(step, p->len - off), 0);
+	}
+	t->r.npend = 0;
+}
+
 /* Ordinary RAM [0, 1 MiB) from the mock VMM, then the remote region right after it. */
 static int setup(void **state)
 {
@@ -72,7 +101,7 @@ static int setup(void **state)
 
 	assert_non_null(t);
 	assert_int_equal(mock_vmm_init(&t->mv, GUEST_GPA, 1), 0);
-	t->ops = (struct vdev__mem_remote){ .read = hook_read, .write = hook_write,
+	t->ops = (struct vdev__mem_remote){ .fetch = hook_fetch, .write = hook_write,
 					     .opaque = &t->r };
 	assert_int_equal(vdev__mem_region_add_remote(t->mv.ctx, GUEST_GPA, GUEST_SIZE,
 						     t->r.shadow, 0, &t->ops),
@@ -95,7 +124,7 @@ static int teardown(void **state)
 static void test_add_refuses_bad_hooks(void **state)
 {
 	struct t *t = *state;
-	struct vdev__mem_remote half = { .read = hook_read };
+	struct vdev__mem_remote half = { .fetch = hook_fetch };
 	static uint8_t other[4096];
 
 	assert_int_equal(vdev__mem_region_add_remote(t->mv.ctx, 1u << 30, 4096, other, 0, NULL),
@@ -111,21 +140,79 @@ static void test_add_refuses_bad_hooks(void **state)
 	assert_int_equal(vdev_mem_region_count(t->mv.ctx), 2);
 }
 
+/* Read, answered later: -EAGAIN (asked once), then the data. */
+static void read_twice(struct t *t, uint64_t gpa, uint8_t *buf, size_t len)
+{
+	assert_int_equal(vdev_mem_read(t->mv.ctx, gpa, buf, len), -EAGAIN);
+	assert_int_equal(vdev_mem_read(t->mv.ctx, gpa, buf, len), -EAGAIN);
+	assert_int_equal(t->r.npend, 1);
+	deliver(t, 1);
+	assert_int_equal(vdev_mem_read(t->mv.ctx, gpa, buf, len), 0);
+}
+
 static void test_read_pulls_fresh_bytes(void **state)
 {
 	struct t *t = *state;
 	uint8_t buf[100];
 
-	assert_int_equal(vdev_mem_read(t->mv.ctx, GUEST_GPA + 10, buf, sizeof(buf)), 0);
+	read_twice(t, GUEST_GPA + 10, buf, sizeof(buf));
 	assert_memory_equal(buf, t->r.guest + 10, sizeof(buf));
-	/* The guest changes it: the next read sees that, not a stale copy. */
+	/* The guest changes it: the next read asks again and sees that. */
 	memset(t->r.guest + 10, 0xee, 50);
-	assert_int_equal(vdev_mem_read(t->mv.ctx, GUEST_GPA + 10, buf, sizeof(buf)), 0);
+	read_twice(t, GUEST_GPA + 10, buf, sizeof(buf));
 	assert_memory_equal(buf, t->r.guest + 10, sizeof(buf));
 	assert_int_equal(t->r.reads, 2);
 	assert_int_equal(t->r.writes, 0);
-	t->r.fail = 1;
+	/* The owner cannot ask: -EIO; it is busy: -EAGAIN, nothing recorded. */
+	t->r.fail = -ENOTCONN;
 	assert_int_equal(vdev_mem_read(t->mv.ctx, GUEST_GPA, buf, sizeof(buf)), -EIO);
+	t->r.fail = -EAGAIN;
+	assert_int_equal(vdev_mem_read(t->mv.ctx, GUEST_GPA, buf, sizeof(buf)), -EAGAIN);
+	t->r.fail = 0;
+	read_twice(t, GUEST_GPA, buf, sizeof(buf));
+	assert_memory_equal(buf, t->r.guest, sizeof(buf));
+}
+
+/*
+ * Sequence points: an arrived fetch counts only for points taken before it
+ * was sent; pieces complete a fetch only together; an error answer fails.
+ */
+static void test_sequence_points(void **state)
+{
+	struct t *t = *state;
+	uint64_t p1 = vdev__mem_remote_now(t->mv.ctx), p2;
+
+	assert_int_equal(vdev__mem_pull(t->mv.ctx, GUEST_GPA, 4096, p1), -EAGAIN);
+	assert_int_equal(vdev__mem_pull(t->mv.ctx, GUEST_GPA + 100, 50, p1), -EAGAIN);
+	assert_int_equal(t->r.npend, 1);   /* the second is inside the first: no new fetch */
+	deliver(t, 3);
+	assert_int_equal(vdev__mem_pull(t->mv.ctx, GUEST_GPA + 100, 50, p1), 0);
+	assert_memory_equal(t->r.shadow, t->r.guest, 4096);
+	p2 = vdev__mem_remote_now(t->mv.ctx);
+	assert_true(p2 > p1);
+	assert_int_equal(vdev__mem_pull(t->mv.ctx, GUEST_GPA + 100, 50, p2), -EAGAIN);
+	assert_int_equal(t->r.npend, 1);
+	assert_int_equal(t->r.last_gpa, GUEST_GPA + 100);
+	/* Half of it arrives: not yet. */
+	vdev__mem_remote_arrived(t->mv.ctx, t->r.pend[0].seq, GUEST_GPA + 100, t->r.pend[0].snap,
+				 25, 0);
+	assert_int_equal(vdev__mem_pull(t->mv.ctx, GUEST_GPA + 100, 50, p2), -EAGAIN);
+	/* Bytes outside what was asked, or for an unknown fetch, change nothing. */
+	vdev__mem_remote_arrived(t->mv.ctx, t->r.pend[0].seq, GUEST_GPA + 90, t->r.pend[0].snap,
+				 50, 0);
+	vdev__mem_remote_arrived(t->mv.ctx, 999999, GUEST_GPA + 125, t->r.pend[0].snap, 25, 0);
+	assert_int_equal(vdev__mem_pull(t->mv.ctx, GUEST_GPA + 100, 50, p2), -EAGAIN);
+	/* The rest fails: the range is unreachable (until a later point asks again). */
+	vdev__mem_remote_arrived(t->mv.ctx, t->r.pend[0].seq, GUEST_GPA + 125, NULL, 25, -EIO);
+	t->r.npend = 0;
+	assert_int_equal(vdev__mem_pull(t->mv.ctx, GUEST_GPA + 100, 50, p2), -EIO);
+	assert_int_equal(vdev__mem_pull(t->mv.ctx, GUEST_GPA + 100, 50,
+					vdev__mem_remote_now(t->mv.ctx)),
+			 -EAGAIN);
+	deliver(t, 1);
+	/* Ordinary RAM and holes need nothing. */
+	assert_int_equal(vdev__mem_pull(t->mv.ctx, 0, 4096, p2), 0);
+	assert_int_equal(vdev__mem_pull(t->mv.ctx, 1ull << 40, 4096, p2), 0);
 }
 
 static void test_read_across_the_boundary(void **state)
@@ -134,7 +221,7 @@ static void test_read_across_the_boundary(void **state)
 	uint8_t buf[64];
 
 	memset(t->mv.ram + GUEST_GPA - 32, 0x5a, 32);
-	assert_int_equal(vdev_mem_read(t->mv.ctx, GUEST_GPA - 32, buf, sizeof(buf)), 0);
+	read_twice(t, GUEST_GPA - 32, buf, sizeof(buf));
 	for (unsigned int i = 0; i < 32; i++)
 		assert_int_equal(buf[i], 0x5a);
 	assert_memory_equal(buf + 32, t->r.guest, 32);
@@ -195,22 +282,29 @@ static void test_translate_read_pulls(void **state)
 	struct iovec iov[2];
 
 	assert_int_equal(vdev_mem_translate(t->mv.ctx, GUEST_GPA - 16, 48, VDEV_MEM_READ, iov, 2),
+			 -EAGAIN);
+	deliver(t, 1);
+	assert_int_equal(vdev_mem_translate(t->mv.ctx, GUEST_GPA - 16, 48, VDEV_MEM_READ, iov, 2),
 			 2);
 	assert_int_equal(iov[1].iov_len, 32);
 	assert_memory_equal(iov[1].iov_base, t->r.guest, 32);
 	assert_int_equal(t->r.reads, 1);
-	t->r.fail = 1;
+	t->r.fail = -EPIPE;
 	assert_int_equal(vdev_mem_translate(t->mv.ctx, GUEST_GPA, 8, VDEV_MEM_READ, iov, 2), -EIO);
-	assert_int_equal(vdev__mem_pull(t->mv.ctx, GUEST_GPA, 8), -EIO);
-	t->r.fail = 0;
-	/* Pulls of ordinary RAM or of nothing are no-ops. */
-	assert_int_equal(vdev__mem_pull(t->mv.ctx, 0, 4096), 0);
-	assert_int_equal(vdev__mem_pull(t->mv.ctx, 1ull << 40, 4096), 0);
-	assert_int_equal(vdev__mem_pull_hva(t->mv.ctx, t->mv.ram, 64), 0);
-	assert_int_equal(t->r.reads, 1);
-	assert_int_equal(vdev__mem_pull_hva(t->mv.ctx, t->r.shadow + 64, 64), 0);
-	assert_int_equal(t->r.reads, 2);
-	assert_int_equal(t->r.last_gpa, GUEST_GPA + 64);
+}
+
+/* A removed region's fetches are forgotten: a late answer changes nothing. */
+static void test_removal_forgets_fetches(void **state)
+{
+	struct t *t = *state;
+	uint8_t buf[16];
+
+	assert_int_equal(vdev_mem_read(t->mv.ctx, GUEST_GPA, buf, sizeof(buf)), -EAGAIN);
+	assert_int_equal(vdev_mem_region_remove(t->mv.ctx, GUEST_GPA), 0);
+	memset(t->r.shadow, 0x42, 16);
+	deliver(t, 1);
+	assert_int_equal(t->r.shadow[0], 0x42);
+	assert_int_equal(vdev_mem_read(t->mv.ctx, GUEST_GPA, buf, sizeof(buf)), -EFAULT);
 }
 
 /* Dirty logging keeps working beside write-back, and removal ends both. */
@@ -242,6 +336,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_add_refuses_bad_hooks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_pulls_fresh_bytes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sequence_points, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_removal_forgets_fetches, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_across_the_boundary, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_pushes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_translate_write_then_mark, setup, teardown),

@@ -3,14 +3,25 @@
  * The virtqueue engine on remote guest memory (lib/core/core.h "remote
  * regions": what vfio-user's fd-less DMA regions become). The driver
  * (vdrv.h) works on the mock VMM's RAM, the "guest"; the library sees only
- * a shadow buffer it refreshes through a read hook and writes back through
- * a write hook. The shadow starts zeroed and is never written by the test,
- * so a request served right proves the engine pulled what it read, and a
- * buffer the driver sees filled proves it pushed what it wrote.
+ * a shadow buffer. Here the test is the client: a fetch snapshots the
+ * guest when it is asked (as a client handling our messages in order
+ * would) and the data is delivered later (deliver()); writes land at once.
+ * The shadow starts zeroed and is never written by the test, so a request
+ * served right proves the engine fetched what it read, and a buffer the
+ * driver sees filled proves it pushed what it wrote.
  */
 #include "test_vq_common.h"
 
 #include "core/core.h"
+#include "virtio/vq_internal.h"
+
+#define MAX_FETCHES 512
+
+struct fetch {
+	uint64_t gpa, seq;
+	size_t len;
+	uint8_t *snap;
+};
 
 #define RAM (16u << 20)
 #define HALF (RAM / 2)
@@ -20,24 +31,49 @@ struct remote {
 	uint8_t *shadow;
 	unsigned int reads, writes;
 	uint64_t read_bytes, write_bytes;
-	int fail_reads;          /* the read hook fails while set */
+	int fail_reads;          /* the fetch hook fails while set */
+	struct fetch pend[MAX_FETCHES];
+	unsigned int npend;
 	/* Called (once, then cleared) before a write to guest address @race_gpa lands. */
 	void (*race)(struct remote *r);
 	uint64_t race_gpa;
 	unsigned int added;      /* add_one()'s count, its token */
 };
 
-static int hook_read(void *opaque, uint64_t gpa, void *buf, size_t len)
+static int hook_fetch(void *opaque, uint64_t gpa, size_t len, uint64_t seq)
 {
 	struct remote *r = opaque;
+	struct fetch *p;
 
 	assert_true(gpa < RAM && len <= RAM - gpa);
 	if (r->fail_reads)
 		return -EIO;
-	memcpy(buf, r->f->mv.ram + gpa, len);
+	assert_true(r->npend < MAX_FETCHES);
+	p = &r->pend[r->npend++];
+	p->gpa = gpa;
+	p->len = len;
+	p->seq = seq;
+	p->snap = malloc(len);
+	assert_non_null(p->snap);
+	memcpy(p->snap, r->f->mv.ram + gpa, len);
 	r->reads++;
 	r->read_bytes += len;
 	return 0;
+}
+
+/* The client's replies arrive: @return how many. */
+static unsigned int deliver(struct remote *r)
+{
+	unsigned int n = r->npend;
+
+	r->npend = 0;
+	for (unsigned int i = 0; i < n; i++) {
+		struct fetch *p = &r->pend[i];
+
+		vdev__mem_remote_arrived(r->f->mv.ctx, p->seq, p->gpa, p->snap, p->len, 0);
+		free(p->snap);
+	}
+	return n;
 }
 
 static int hook_write(void *opaque, uint64_t gpa, const void *buf, size_t len)
@@ -63,11 +99,20 @@ enum layout {
 	BUFFERS_LOCAL,    /* rings remote [0, HALF), buffers in ordinary RAM [HALF, RAM) */
 };
 
+/* The driver: one buffer of @len bytes (writable if @wr), pattern @seed, made available. */
+static void submit_one(struct remote *r, struct rq *rq, uint32_t len, uint8_t wr, uint32_t seed,
+		       uint64_t token)
+{
+	rq_alloc(r->f, rq, &len, &wr, 1, 8);
+	rq_fill(r->f, rq, seed);
+	drv_submit(r->f, rq, 0, token);
+}
+
 /* A queue of @size whose memory is laid out as @lay; started. */
 static struct remote *remote_new(int packed, uint32_t size, uint64_t extra, enum layout lay)
 {
 	struct remote *r = calloc(1, sizeof(*r));
-	struct vdev__mem_remote ops = { .read = hook_read, .write = hook_write, .opaque = r };
+	struct vdev__mem_remote ops = { .fetch = hook_fetch, .write = hook_write, .opaque = r };
 	struct fx *f;
 
 	assert_non_null(r);
@@ -103,12 +148,17 @@ static struct remote *remote_new(int packed, uint32_t size, uint64_t extra, enum
 
 static void remote_free(struct remote *r)
 {
+	deliver(r);
 	fx_free(r->f);
 	free(r->shadow);
 	free(r);
 }
 
-/* Pop everything available, serve it (writing @max_write bytes at most), push, flush. */
+/*
+ * Pop everything available, serve it (writing @max_write bytes at most),
+ * push, flush; when a pop gives up for remote memory, deliver what was
+ * asked and pop again (what the owner's wake-up does).
+ */
 static unsigned int serve_all(struct remote *r, uint64_t max_write)
 {
 	struct dq q[16];
@@ -123,6 +173,10 @@ static unsigned int serve_all(struct remote *r, uint64_t max_write)
 		for (unsigned int i = 0; i < 16; i++)
 			reqs[i] = q[i].r;
 		n = vdev_vq_pop_batch(r->f->vq, reqs, 16);
+		if (n == 0 && vdev__vq_take_remote_wait(r->f->vq)) {
+			assert_true(deliver(r) > 0);
+			continue;
+		}
 		if (n <= 0)
 			break;
 		for (int i = 0; i < n; i++)
@@ -239,18 +293,13 @@ static void test_short_write_pushes_only_written(void **state)
  */
 static void test_event_idx_rearm_reaches_driver(void **state)
 {
-	static const uint32_t len[1] = { 32 };
-	static const uint8_t wr[1] = { 1 };
-
 	(void)state;
 	for (int packed = 0; packed < 2; packed++) {
 		struct remote *r = remote_new(packed, 16, FEAT(VDEV_VIRTIO_F_EVENT_IDX), ALL_REMOTE);
 		struct rq rq;
 
 		for (unsigned int i = 0; i < 40; i++) {
-			rq_alloc(r->f, &rq, len, wr, 1, 8);
-			rq_fill(r->f, &rq, i);
-			drv_submit(r->f, &rq, 0, i);
+			submit_one(r, &rq, 32, 1, i, i);
 			if (i && !vdrv_need_kick(&r->f->d))
 				fail_msg("%s, buffer %u: the driver would not kick",
 					 packed ? "packed" : "split", i);
@@ -263,13 +312,9 @@ static void test_event_idx_rearm_reaches_driver(void **state)
 
 static void add_one(struct remote *r)
 {
-	static const uint32_t len[1] = { 48 };
-	static const uint8_t wr[1] = { 1 };
 	struct rq rq;
 
-	rq_alloc(r->f, &rq, len, wr, 1, 8);
-	rq_fill(r->f, &rq, 99);
-	drv_submit(r->f, &rq, 0, r->added++);
+	submit_one(r, &rq, 48, 1, 99, r->added++);
 }
 
 /*
@@ -338,6 +383,85 @@ static void test_unreachable_memory_breaks_queue(void **state)
 	}
 }
 
+/* The client answers a fetch with an error: the same, once the answer is in. */
+static void test_failed_fetch_breaks_queue(void **state)
+{
+	(void)state;
+	for (int packed = 0; packed < 2; packed++) {
+		struct remote *r = remote_new(packed, 16, 0, ALL_REMOTE);
+		struct rq rq;
+		struct dq q;
+
+		submit_one(r, &rq, 64, 0, 1, 0);
+		assert_int_equal(dev_pop(r->f, &q), 0);
+		assert_true(vdev__vq_take_remote_wait(r->f->vq));
+		assert_int_equal(r->npend, 1);
+		vdev__mem_remote_arrived(r->f->mv.ctx, r->pend[0].seq, r->pend[0].gpa, NULL,
+					 r->pend[0].len, -EIO);
+		free(r->pend[0].snap);
+		r->npend = 0;
+		assert_int_equal(dev_pop(r->f, &q), -EIO);
+		assert_string_equal(r->f->reason, "guest-memory-unreachable");
+		remote_free(r);
+	}
+}
+
+/*
+ * The driver adds a buffer and kicks after our look read the index (the
+ * fetch saw the old one): the look must not end there, or that buffer
+ * waits for a kick that already came. (No EVENT_IDX: no rearm to save it.)
+ */
+static void test_kick_during_look(void **state)
+{
+	(void)state;
+	for (int packed = 0; packed < 2; packed++) {
+		struct remote *r = remote_new(packed, 16, 0, ALL_REMOTE);
+		struct rq rq;
+		struct dq q;
+
+		submit_one(r, &rq, 40, 1, 1, 0);
+		vdev__vq_note_kick(r->f->vq);
+		assert_int_equal(dev_pop(r->f, &q), 0);     /* asked, not there yet */
+		submit_one(r, &rq, 40, 1, 2, 1);
+		vdev__vq_note_kick(r->f->vq);
+		assert_int_equal(deliver(r), 1);
+		assert_int_equal(serve_all(r, UINT64_MAX), 2);
+		assert_int_equal(drv_get(r->f).token, 0);
+		assert_int_equal(drv_get(r->f).token, 1);
+		remote_free(r);
+	}
+}
+
+/*
+ * The same buffer, rewritten by the driver and made available again: the
+ * device reads the new bytes, not what an earlier fetch brought.
+ */
+static void test_reused_buffer_is_fetched_again(void **state)
+{
+	static const uint32_t len[2] = { 300, 64 };
+	static const uint8_t wr[2] = { 0, 1 };
+
+	(void)state;
+	for (int packed = 0; packed < 2; packed++) {
+		struct remote *r = remote_new(packed, 16, 0, ALL_REMOTE);
+		struct rq rq;
+
+		rq_alloc(r->f, &rq, len, wr, 2, 8);
+		for (uint32_t seed = 1; seed <= 3; seed++) {
+			struct vdrv_used u;
+
+			rq_fill(r->f, &rq, seed);
+			drv_submit(r->f, &rq, 0, seed);
+			vdev__vq_note_kick(r->f->vq);
+			assert_int_equal(serve_all(r, UINT64_MAX), 1);
+			u = drv_get(r->f);
+			assert_int_equal(u.len, 64);
+			rq_check(r->f, &rq, u.len);
+		}
+		remote_free(r);
+	}
+}
+
 /* A batch costs a handful of ring reads, not one per request. */
 static void test_split_batch_ring_reads(void **state)
 {
@@ -378,6 +502,9 @@ int main(void)
 		cmocka_unit_test(test_event_idx_rearm_reaches_driver),
 		cmocka_unit_test(test_add_racing_the_rearm_is_seen),
 		cmocka_unit_test(test_unreachable_memory_breaks_queue),
+		cmocka_unit_test(test_failed_fetch_breaks_queue),
+		cmocka_unit_test(test_kick_during_look),
+		cmocka_unit_test(test_reused_buffer_is_fetched_again),
 		cmocka_unit_test(test_split_batch_ring_reads),
 	};
 

@@ -75,8 +75,10 @@ VDEV_API unsigned int vdev_mem_region_count(vdev_ctx *ctx);
  * @return the number of iovecs used (0 when len is 0); -EINVAL for an
  *         unknown @p access; -EFAULT if any byte is outside RAM; -EOVERFLOW if gpa + len wraps; -EACCES for a
  *         write to a read-only region; -ENOBUFS if @p iovcnt is too small;
- *         -EIO if memory reached through a vfio-user client without an fd
- *         could not be read. On error nothing is marked dirty.
+ *         for memory a vfio-user client shares without an fd (it is
+ *         fetched with messages): -EAGAIN until the bytes arrived (call
+ *         again later; the first call asked for them), -EIO if they cannot.
+ *         On error nothing is marked dirty.
  * Thread: the device thread (or any thread, if the VMM keeps the map still).
  */
 VDEV_API int vdev_mem_translate(vdev_ctx *ctx, uint64_t gpa, uint64_t len,
@@ -85,7 +87,7 @@ VDEV_API int vdev_mem_translate(vdev_ctx *ctx, uint64_t gpa, uint64_t len,
 /**
  * Copy @p len bytes of guest memory at @p gpa into @p buf. All or nothing:
  * the range is checked before any byte is copied.
- * @return 0, -EFAULT, -EOVERFLOW, -EIO (as vdev_mem_translate()).
+ * @return 0, -EFAULT, -EOVERFLOW, -EAGAIN, -EIO (as vdev_mem_translate()).
  * Thread: as vdev_mem_translate().
  */
 VDEV_API int vdev_mem_read(vdev_ctx *ctx, uint64_t gpa, void *buf, size_t len);

@@ -13,7 +13,7 @@
  * and interrupt eventfds closed, and the next client is accepted.
  *
  * The event loop is the caller's libuv loop (the listening socket, the
- * connection and one timer are its handles); a daemon polls its block
+ * connection and two timers are its handles); a daemon polls its block
  * backends and the context's timers on the same loop, so everything runs
  * on the loop's thread.
  *
@@ -48,27 +48,25 @@
  * Guest memory without a file descriptor (QEMU sends a DMA_MAP without
  * one when guest RAM is not fd-backed, e.g. no memory-backend-memfd with
  * share=on) is reached with DMA_READ / DMA_WRITE, server -> client, on the
- * same socket: the device works on a local copy that is refreshed before
- * it reads and written back after it writes. Each round trip BLOCKS the
- * loop's thread until the client answers (one message per
- * max_data_xfer_size of the client's), so this is much slower than shared
- * memory, and everything else on the loop waits meanwhile. Messages the
- * client sends during the wait are handled afterwards, in order. A round
- * trip that gets no reply within VDEV_VFIO_USER_DMA_TIMEOUT_MS, a
- * malformed reply or a closed socket fails the device's access and drops
- * the connection (from the loop, once the access has unwound).
- *
- * Known limit with QEMU (11.1) as the client: it answers DMA_READ /
- * DMA_WRITE from its main loop, under its big lock, while a vCPU that
- * waits for one of our replies (a config or BAR read) holds that lock.
- * So a round trip the device makes while such a read is queued behind it
- * waits until QEMU's own reply timeout (x-msg-timeout, 5 s); after that
- * QEMU's side of the connection does not recover (it reads our late
- * reply as "unexpected" and loses the message framing). Seen at the
- * first queue enable of a Linux guest. With QEMU, share guest RAM
- * (memory-backend-memfd,share=on): fd-less DMA then only covers what the
- * device never touches (ROM). Clients that serve DMA requests apart from
- * their vCPUs' waits are not affected.
+ * same socket: the device works on a local copy, fetched before it reads
+ * and written back after it writes. Nothing waits for the client: the
+ * server sends its requests (one message per max_data_xfer_size of the
+ * client's) and goes on serving the client's messages in order; a device
+ * access that needs data not fetched yet gives up and is retried when the
+ * reply arrives, and interrupts the device raises while DMA_WRITEs are
+ * unanswered are held until the client answered them (so the guest never
+ * sees an interrupt before the data it announces). This is much slower
+ * than shared memory, but it cannot deadlock with a client that answers
+ * our requests only between its own (QEMU answers from its main loop).
+ * A request left unanswered for VDEV_VFIO_USER_DMA_TIMEOUT_MS, a
+ * malformed reply or a closed socket drops the connection; an error
+ * reply fails the device's access (a virtqueue reports its guest memory
+ * unreachable) and keeps the connection. With guest RAM partly shared, a
+ * used ring in shared memory is visible at once and buffers behind
+ * messages only once the client applied them: a driver that polls
+ * instead of taking the interrupt may look too early. At the end of a
+ * connection that used them the server logs "DMA through messages:
+ * R reads (B bytes), W writes (B bytes)".
  *
  * DMA_UNMAP waits, for a virtio device, until no request is in flight
  * (its queues stop taking new ones meanwhile, and no further message is
@@ -99,10 +97,10 @@ typedef struct vdev_vfio_user vdev_vfio_user;
 #define VDEV_VFIO_USER_UNMAP_WAIT_MS 4000
 
 /**
- * How long one DMA_READ / DMA_WRITE waits for the client's reply. Well
- * above QEMU's own reply timeout (5 s): QEMU answers from its main loop,
- * which a vCPU waiting for one of our replies can hold that long (see the
- * known limit above).
+ * The longest a DMA_READ / DMA_WRITE request may stay unanswered before
+ * the connection is dropped (nothing waits for it meanwhile). Well above
+ * QEMU's own reply timeout (5 s): QEMU answers from its main loop, which a
+ * vCPU waiting for one of our replies can hold that long.
  */
 #define VDEV_VFIO_USER_DMA_TIMEOUT_MS 10000
 

@@ -189,28 +189,48 @@ int64_t vdev__mem_dirty_take(vdev_ctx *ctx, uint64_t gpa, uint64_t last,
  * (vfio-user regions mapped without an fd, reached only through
  * DMA_READ / DMA_WRITE messages). The owner gives a local "shadow" buffer
  * of the region's size, registered as the region's host memory so every
- * pointer-based path (iovecs, rings) keeps working, and two synchronous
- * copy hooks. Coherence is explicit and byte-exact:
- *  - pull: before the library reads guest memory it refreshes the shadow
- *    from the guest (vdev__mem_pull(); vdev_mem_read() and
- *    vdev_mem_translate(READ) do it themselves; the virtqueue engine pulls
- *    ring areas, indirect tables and readable buffers as it walks);
+ * pointer-based path (iovecs, rings) keeps working, and two hooks that
+ * never block (a client may answer only once we answered it: waiting for
+ * it inside a device access can deadlock). Coherence is explicit and
+ * byte-exact:
+ *  - pull (asynchronous): before the library reads guest memory it asks
+ *    for the range with vdev__mem_pull(ctx, gpa, len, since). The range is
+ *    fresh if a fetch of it (or of a range holding it) that was *sent* at
+ *    or after sequence point @since has arrived: the client handles our
+ *    messages in order, so such a fetch saw every guest write made before
+ *    the client saw whatever we sent before @since. Otherwise the core
+ *    starts a fetch (the fetch hook sends it; the owner hands the data to
+ *    vdev__mem_remote_arrived()) and says -EAGAIN: the caller gives up for
+ *    now, leaving no trace, and tries again when data arrives.
  *  - push: every write path already marks what it wrote dirty (for
  *    migration); while a remote region exists that marking is always on
- *    (hot.logging), and marking a range of a remote region writes those
- *    shadow bytes to the guest at once. vdev_mem_translate(WRITE) does
- *    not push (the device has written nothing yet): the device pushes
- *    with vdev_mem_mark_dirty() when done, as vdev/mem.h already asks.
+ *    (hot.logging), and marking a range of a remote region hands those
+ *    shadow bytes to the write hook at once (which queues them; the owner
+ *    keeps the device's interrupts back until the client took them).
+ *    vdev_mem_translate(WRITE) does not push (the device has written
+ *    nothing yet): the device pushes with vdev_mem_mark_dirty() when done.
+ *  - vdev_mem_read() and vdev_mem_translate(READ) of remote memory pull
+ *    with the current sequence point: -EAGAIN until the data arrived.
  * Regions carry VDEV__MEM_REMOTE in their info flags; fast paths that
  * cache host pointers must not cache a remote region.
  */
 #define VDEV__MEM_REMOTE (1u << 31)
 
 struct vdev__mem_remote {
-	/* Copy guest [gpa, gpa + len) to @buf / from @buf (len > 0, within the
-	 * region). Synchronous. @return 0 or a negative errno (-EIO: the
-	 * other side failed or is gone). */
-	int (*read)(void *opaque, uint64_t gpa, void *buf, size_t len);
+	/*
+	 * Start fetching guest [gpa, gpa + len) (len > 0, inside the region),
+	 * tagged @seq: the owner later calls vdev__mem_remote_arrived() with
+	 * @seq for every byte of it (in pieces if it likes), or with an error.
+	 * Must not block or call back into the core. @return 0 (on its way),
+	 * -EAGAIN (cannot send more now: the core asks again later) or
+	 * another negative errno (the memory cannot be reached).
+	 */
+	int (*fetch)(void *opaque, uint64_t gpa, size_t len, uint64_t seq);
+	/*
+	 * Write @len bytes of @buf to guest [gpa, gpa + len): copied (or sent)
+	 * before returning, never blocking on the client. @return 0 or a
+	 * negative errno (the owner reports it; the data is lost).
+	 */
 	int (*write)(void *opaque, uint64_t gpa, const void *buf, size_t len);
 	void *opaque;
 };
@@ -224,15 +244,32 @@ int vdev__mem_region_add_remote(vdev_ctx *ctx, uint64_t gpa, uint64_t size, void
 				uint32_t flags, const struct vdev__mem_remote *ops);
 
 /*
- * Refresh the shadow of every remote region overlapping guest range
- * [gpa, gpa + len) (bytes in ordinary RAM or outside RAM are skipped).
- * @return 0, or the first error of a read hook (the shadow may then be
- * partly refreshed). Thread: as vdev_mem_translate().
+ * A new sequence point: fetches sent from now on count as fresh for it
+ * (never 0). Thread: the device thread.
  */
-int vdev__mem_pull(vdev_ctx *ctx, uint64_t gpa, uint64_t len);
+uint64_t vdev__mem_remote_now(vdev_ctx *ctx);
 
-/* The same for host range [hva, hva + len) inside one remote region's shadow. */
-int vdev__mem_pull_hva(vdev_ctx *ctx, const void *hva, size_t len);
+/*
+ * Make sure the shadow holds every remote byte of guest range
+ * [gpa, gpa + len) as fetched at or after sequence point @since (bytes in
+ * ordinary RAM or outside RAM are skipped).
+ * @return 0 (fresh; also when nothing in the range is remote); -EAGAIN
+ * (fetches are on their way or could not be sent yet: try again after
+ * the next arrival); -EIO (a fetch of it failed: the memory is gone).
+ * Thread: the device thread.
+ */
+int vdev__mem_pull(vdev_ctx *ctx, uint64_t gpa, uint64_t len, uint64_t since);
+
+/*
+ * The owner delivers fetched data: @len bytes of guest memory at @gpa for
+ * the fetch tagged @seq (a piece of it, or all), or @err < 0 (then @data
+ * may be NULL) if the fetch failed. The bytes go into the shadow; the
+ * fetch counts as arrived once all its bytes did. Unknown @seq (a region
+ * removed meanwhile, a fetch already failed) is ignored. Thread: the
+ * device thread.
+ */
+void vdev__mem_remote_arrived(vdev_ctx *ctx, uint64_t seq, uint64_t gpa, const void *data,
+			      size_t len, int err);
 
 /*
  * Copy a caller's struct_size-first struct into a full-size local copy:

@@ -19,47 +19,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
-#include "core.h"
-
-#define MEM_PAGE_SHIFT 12
-_Static_assert((1u << MEM_PAGE_SHIFT) == VDEV_PAGE_SIZE, "page shift");
-
-#define MEM_INITIAL_CAP 8u
-#define MEM_KNOWN_FLAGS VDEV_MEM_READONLY
-
-struct mem_region {
-	uint64_t gpa;            /* first byte */
-	uint64_t last;           /* last byte, inclusive */
-	uint8_t *hva;            /* host address of gpa */
-	/*
-	 * One bit per page while dirty logging is on, else NULL. Page i
-	 * covers [gpa + i * 4096, gpa + (i + 1) * 4096) relative to the
-	 * region's own start, which need not be page aligned: page index =
-	 * floor((addr - gpa) / 4096). The VMM reads it back the same way.
-	 */
-	_Atomic uint64_t *dirty;
-	uint32_t flags;          /* VDEV_MEM_*, and VDEV__MEM_REMOTE */
-	struct vdev__mem_remote remote; /* hooks of a remote region (core.h) */
-};
-
-struct vdev__mem_map {
-	struct vdev__mem_hot hot; /* first: core.h reads it inline (gen, logging) */
-	struct mem_region *r;    /* sorted by gpa, never overlapping */
-	unsigned int n, cap;
-	atomic_uint hint;        /* index of the last region hit; may be stale */
-	atomic_uint rhint;       /* the same for reverse (host address) lookups */
-	bool own_log;            /* per-region bitmaps (vdev_mem_dirty_log_enable) */
-	/*
-	 * External log (vdev__mem_dirty_log_external): one bit per guest
-	 * page by absolute address, bit (gpa / 4096) % 8 of byte gpa / 32768.
-	 * hot.logging is own_log || ext_log || nremote: every write path
-	 * marks what it wrote while any of them wants to know (a remote
-	 * region's marks are its write-backs, core.h).
-	 */
-	_Atomic uint8_t *ext_log;
-	uint64_t ext_bytes;
-	unsigned int nremote;    /* remote regions in the map */
-};
+#include "core/mem_internal.h"
 
 static inline uint64_t region_pages(const struct mem_region *r)
 {
@@ -149,17 +109,6 @@ static void region_mark(struct vdev__mem_map *m, const struct mem_region *r, uin
 				      (size_t)(hi - lo + 1));
 }
 
-/* Refresh the part of [gpa, last] that lies in remote region @r from the guest. */
-static int region_pull(const struct mem_region *r, uint64_t gpa, uint64_t last)
-{
-	uint64_t lo = VDEV__MAX(gpa, r->gpa);
-	uint64_t hi = VDEV__MIN(last, r->last);
-
-	if (lo > hi || !(r->flags & VDEV__MEM_REMOTE))
-		return 0;
-	return r->remote.read(r->remote.opaque, lo, r->hva + (lo - r->gpa), (size_t)(hi - lo + 1));
-}
-
 /*
  * Index of the first region whose gpa is greater than @gpa. Branch-free
  * halving (a conditional move, not a branch): a miss in the last-hit cache
@@ -181,6 +130,13 @@ static unsigned int upper_bound(const struct vdev__mem_map *m, uint64_t gpa)
 	}
 	/* base is the last region starting at or below gpa, or r[0]. */
 	return (unsigned int)(base - m->r) + (base->gpa <= gpa);
+}
+
+unsigned int vdev__mem_first_at(const struct vdev__mem_map *m, uint64_t gpa)
+{
+	unsigned int i = upper_bound(m, gpa);
+
+	return i > 0 && m->r[i - 1].last >= gpa ? i - 1 : i;
 }
 
 /*
@@ -256,19 +212,6 @@ static void map_mark_walked(struct vdev__mem_map *m, unsigned int first, unsigne
 		region_mark(m, &m->r[first + k], gpa, last, push);
 }
 
-/* Pull the remote pieces of [gpa, last] as walked from region @first. */
-static int map_pull_walked(struct vdev__mem_map *m, unsigned int first, unsigned int count,
-			   uint64_t gpa, uint64_t last)
-{
-	int rc = 0;
-
-	if (!m->nremote)
-		return 0;
-	for (unsigned int k = 0; k < count && !rc; k++)
-		rc = region_pull(&m->r[first + k], gpa, last);
-	return rc;
-}
-
 /* Logging or remote regions changed: recompute what hot paths compare. */
 static void hot_update(struct vdev__mem_map *m)
 {
@@ -304,6 +247,7 @@ void vdev__mem_fini(vdev_ctx *ctx)
 		return;
 	for (unsigned int i = 0; i < m->n; i++)
 		region_dirty_free(&m->r[i]);
+	vdev__mem_fetches_free(m);
 	free(m->r);
 	free(m);
 	ctx->mem = NULL;
@@ -319,7 +263,7 @@ static int region_add(vdev_ctx *ctx, uint64_t gpa, uint64_t size, void *hva, uin
 
 	if (!size || !hva || (flags & ~(uint32_t)MEM_KNOWN_FLAGS))
 		return -EINVAL;
-	if (remote && (!remote->read || !remote->write))
+	if (remote && (!remote->fetch || !remote->write))
 		return -EINVAL;
 	/* The last byte, gpa + size - 1, must not pass 2^64 - 1; same for the host side. */
 	if (size - 1 > UINT64_MAX - gpa || size - 1 > UINTPTR_MAX - (uintptr_t)hva)
@@ -386,7 +330,10 @@ int vdev_mem_region_remove(vdev_ctx *ctx, uint64_t gpa)
 		return -ENOENT;
 	i--;
 	region_dirty_free(&m->r[i]);
-	m->nremote -= (m->r[i].flags & VDEV__MEM_REMOTE) != 0;
+	if (m->r[i].flags & VDEV__MEM_REMOTE) {
+		vdev__mem_fetches_forget(m, m->r[i].gpa, m->r[i].last);
+		m->nremote--;
+	}
 	memmove(&m->r[i], &m->r[i + 1], (m->n - i - 1) * sizeof(*m->r));
 	m->n--;
 	mem_moved(m);
@@ -433,7 +380,7 @@ int vdev_mem_translate(vdev_ctx *ctx, uint64_t gpa, uint64_t len, enum vdev_mem_
 	 */
 	if (access == VDEV_MEM_WRITE)
 		map_mark_walked(m, first, count, gpa, last, false);
-	else if ((rc = map_pull_walked(m, first, count, gpa, last)))
+	else if (m->nremote && (rc = vdev__mem_pull_sync(ctx, gpa, last)))
 		return rc;
 	return (int)count;
 }
@@ -454,7 +401,7 @@ static int mem_copy(vdev_ctx *ctx, uint64_t gpa, uint8_t *buf, size_t len, bool 
 	rc = map_walk(m, gpa, last, write, &first, &count);
 	if (rc)
 		return rc;
-	if (!write && (rc = map_pull_walked(m, first, count, gpa, last)))
+	if (!write && m->nremote && (rc = vdev__mem_pull_sync(ctx, gpa, last)))
 		return rc;
 	for (unsigned int k = 0; k < count; k++) {
 		uint8_t *hva;
@@ -717,35 +664,4 @@ void vdev__mem_mark_dirty_hva(vdev_ctx *ctx, const void *hva, size_t len)
 		region_mark(m, r, r->gpa + (VDEV__MAX(p, base) - base),
 			    r->gpa + (VDEV__MIN(last, rlast) - base), true);
 	}
-}
-
-int vdev__mem_pull(vdev_ctx *ctx, uint64_t gpa, uint64_t len)
-{
-	struct vdev__mem_map *m = ctx->mem;
-	uint64_t last;
-	unsigned int i;
-	int rc = 0;
-
-	if (!m->nremote || !len)
-		return 0;
-	last = range_wraps(gpa, len) ? UINT64_MAX : gpa + (len - 1);
-	i = upper_bound(m, gpa);
-	if (i > 0 && m->r[i - 1].last >= gpa)
-		i--;
-	for (; !rc && i < m->n && m->r[i].gpa <= last; i++)
-		rc = region_pull(&m->r[i], gpa, last);
-	return rc;
-}
-
-int vdev__mem_pull_hva(vdev_ctx *ctx, const void *hva, size_t len)
-{
-	struct vdev__mem_map *m = ctx->mem;
-	uint64_t gpa;
-
-	if (!m->nremote || !len)
-		return 0;
-	/* Shadows are the library's own buffers: never aliased by another region. */
-	if (vdev__mem_hva_to_gpa(ctx, hva, len, &gpa))
-		return 0;
-	return vdev__mem_pull(ctx, gpa, len);
 }

@@ -5,6 +5,7 @@ list(APPEND VDEV_SOURCES
   lib/core/irq.c
   lib/core/log.c
   lib/core/mem_map.c
+  lib/core/mem_remote.c
   lib/core/msg_sock.c
   lib/core/kv.c
   lib/core/registry.c

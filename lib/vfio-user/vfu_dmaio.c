@@ -2,57 +2,61 @@
 /*
  * DMA_READ / DMA_WRITE (vfio-user.rst "VFIO_USER_DMA_READ/WRITE"): the
  * server asks the client to copy guest memory it did not share as an fd.
- * These are the read/write hooks of the memory map's remote regions
- * (core.h "Remote regions"; vfu_dma.c registers one per fd-less DMA_MAP):
- * synchronous, so each hook sends its request(s) on the connection and
- * blocks in poll() until the reply with the same id arrives.
+ * These are the fetch/write hooks of the memory map's remote regions
+ * (core.h "Remote regions"; vfu_dma.c registers one per fd-less DMA_MAP).
  *
- * Layout: QEMU's client (hw/vfio-user, VFIOUserDMARW) reads a u64 address,
- * a u32 count and the data at payload offset 12, and its size checks
- * count the C struct's 4 bytes of trailing padding (a message is at
- * least 32 bytes, data after that). So a DMA_READ request is 16 bytes
- * of payload (address, count, 4 zero bytes: the spec's u64 count reads
- * the same), a DMA_WRITE request address, count, data, 4 zero bytes. Its
- * DMA_READ reply is the same shape with the data (payload 12 + count, or
- * + 4 with QEMU's padding); its DMA_WRITE reply has no payload (the spec
- * says address and count: both are accepted, and checked when present).
+ * Nothing here waits for the client. QEMU (11.1) answers our requests
+ * from its main loop under its big lock, and a vCPU that waits for one of
+ * OUR replies (a config or BAR read queued behind the message we are
+ * handling) holds that lock: a server that waited inside a device access
+ * would deadlock with it. So a hook sends its request(s) and returns; the
+ * replies are just more messages on the connection, which vfu_server.c
+ * reads as usual and hands here by type (REPLY) and our id:
+ *  - fetch: DMA_READ(s), each piece remembered (id -> the core's seq,
+ *    address, count); its reply's data goes to vdev__mem_remote_arrived()
+ *    and the device hears of it (vdev__virtio_remote_ready()) once the
+ *    messages read so far are handled. -EAGAIN beyond VFU_DMA_MAX_READS
+ *    unanswered reads: the core asks again after the next arrival.
+ *  - write: DMA_WRITE(s), the data copied into the socket before the hook
+ *    returns, the reply only counted. Interrupt ordering: the guest must
+ *    not see an interrupt before the data and used-ring writes made
+ *    before it are in its memory, so while any DMA_WRITE is unanswered
+ *    vfu_irq.c holds the device's interrupts and fires them when the last
+ *    one is answered. QEMU applies our messages in order, so a fetch sent
+ *    after a write sees it without waiting for anything.
+ *
+ * Layout (vfu_internal.h, VFU_DMARW_HDR): u64 address, u64 count, data
+ * at payload offset 16, in requests and in the DMA_READ reply; QEMU's
+ * DMA_WRITE reply has no payload (the spec says address and count: both
+ * are accepted, and checked when present).
  * One message carries at most the client's max_data_xfer_size: larger
  * copies are split.
  *
- * While we wait, the client keeps talking (posted region writes, its own
- * requests from other vCPUs). Those messages are not handled here - the
- * device is in the middle of an access on our stack - but copied, with
- * their fds, into an in-order backlog that vfu_server.c handles before any
- * newer message. A hook can also run outside any message handler (a block
- * completion on the loop), when the connection's receive buffer may hold
- * half a client message: that message is finished first, into the
- * backlog; further messages are read with our own receive buffer (the
- * connection's may hold the message being handled).
- *
- * Failure (no reply in time, the client closed, a malformed or mismatched
- * reply, a backlog grown past its bounds) fails the hook with -EIO, marks
- * the connection broken - later hooks fail at once, without I/O - and
- * leaves the drop to the loop (vdev__vfu_kick()), never from inside the
- * hook. An error reply (the client refused the address) fails that hook
- * with -EIO but keeps the connection.
- *
- * The wait: VDEV_VFIO_USER_DMA_TIMEOUT_MS (10 s), well above QEMU's own
- * reply timeout (x-msg-timeout, 5 s by default). QEMU answers our requests
- * from its main loop, under the big lock; a vCPU that holds that lock
- * while it waits for one of OUR replies (a REGION_READ the device is slow
- * to answer - say, because we are in here) can delay our answer until its
- * own timeout fires. A shorter wait would break a connection that QEMU
- * was about to serve.
+ * Failure: a reply that names our id but the wrong address, count or
+ * size, or carries fds, closes the connection (vdev__vfu_handle() returns
+ * the error to the loop), and so does a reply while nothing is asked. A
+ * reply with an id we never used (or already saw answered) while requests
+ * are outstanding is logged once and dropped. An error reply fails that
+ * access (DMA_READ: the core reports the memory unreachable; DMA_WRITE:
+ * the data is lost, logged) but keeps the connection. A request that
+ * cannot be sent marks the connection broken - later hooks fail at once -
+ * and the loop drops it (a timer, never from inside the hook).
+ * VDEV_VFIO_USER_DMA_TIMEOUT_MS is the longest a request may stay
+ * unanswered: a timer watches the oldest and drops the connection when it
+ * is older. It stays well above QEMU's own reply timeout (x-msg-timeout,
+ * 5 s): its main loop can be busy that long.
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "vfio-user/vfu_internal.h"
+#include "virtio/virtio_internal.h"
+
+#define DMAQ_MIN 64u
 
 static uint64_t now_ms(void)
 {
@@ -62,280 +66,302 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* A round trip failed: log once, fail later hooks at once, drop from the loop. */
-static int dmaio_fail(struct vfu_server *s, const char *op, uint64_t gpa, size_t len,
+static const char *op_name(uint16_t cmd)
+{
+	return cmd == VFU_DMA_READ ? "DMA_READ" : "DMA_WRITE";
+}
+
+/* A request could not be sent: log once, fail later hooks at once, drop from the loop. */
+static int dmaio_fail(struct vfu_server *s, uint16_t cmd, uint64_t gpa, size_t len,
 		      const char *why)
 {
 	if (!s->dma_broken)
 		vdev__vfu_log(s, VDEV_LOG_ERROR, "%s 0x%" PRIx64 "+0x%zx: %s; dropping the "
-			      "connection", op, gpa, len, why);
+			      "connection", op_name(cmd), gpa, len, why);
 	s->dma_broken = true;
-	vdev__vfu_kick(s);
+	vdev__vfu_drop_later(s);
 	return -EIO;
 }
 
-static int dmaio_setup(struct vfu_server *s)
+static struct vfu_dmareq *q_at(struct vfu_server *s, uint32_t i)
 {
-	if (s->dma_rbuf)
+	return &s->dma_q[(s->dma_head + i) & (s->dma_cap - 1)];
+}
+
+/* Room for @n more requests. */
+static int q_reserve(struct vfu_server *s, uint32_t n)
+{
+	struct vfu_dmareq *q;
+	uint32_t cap = s->dma_cap ? s->dma_cap : DMAQ_MIN;
+
+	if (s->dma_count + n <= s->dma_cap)
 		return 0;
-	s->dma_rbuf = malloc(VFU_MAX_MSG);
-	if (!s->dma_rbuf)
+	while (cap < s->dma_count + n)
+		cap *= 2;
+	q = malloc((size_t)cap * sizeof(*q));
+	if (!q)
 		return -ENOMEM;
-	s->dma_rx.buf = s->dma_rbuf;
-	s->dma_rx.hdr_size = VFU_HDR_SIZE;
-	s->dma_rx.max_fds = VFU_MAX_FDS;
-	s->dma_rx.msg_len = vdev__vfu_msg_len;
-	s->dma_rx.opaque = s;
+	for (uint32_t i = 0; i < s->dma_count; i++)
+		q[i] = *q_at(s, i);
+	free(s->dma_q);
+	s->dma_q = q;
+	s->dma_cap = cap;
+	s->dma_head = 0;
 	return 0;
 }
 
-/* Keep a complete client command (@rx's message and fds) for later. */
-static int backlog_add(struct vfu_server *s, struct vdev__msgsock_rx *rx)
+/* Answered requests at the head leave; the timer follows the oldest left. */
+static void q_trim(struct vfu_server *s)
 {
-	uint32_t len = (uint32_t)rx->len;
-	struct vfu_backlog *b;
-
-	if (s->bl_count >= VFU_BACKLOG_MAX || s->bl_bytes + len > VFU_BACKLOG_MAX_BYTES)
-		return -ENOBUFS;
-	b = malloc(sizeof(*b) + len);
-	if (!b)
-		return -ENOMEM;
-	b->next = NULL;
-	b->len = len;
-	memcpy(b->msg, rx->buf, len);
-	b->nfds = vdev__msgsock_take(rx, b->fds);
-	if (s->bl_tail)
-		s->bl_tail->next = b;
-	else
-		s->bl_head = b;
-	s->bl_tail = b;
-	s->bl_count++;
-	s->bl_bytes += len;
-	return 0;
+	while (s->dma_count && s->dma_q[s->dma_head].done) {
+		s->dma_head = (s->dma_head + 1) & (s->dma_cap - 1);
+		s->dma_head_id++;
+		s->dma_count--;
+	}
+	if (!s->dma_count && s->dma_h)
+		uv_timer_stop(s->dma_h);
 }
 
-struct vfu_backlog *vdev__vfu_backlog_pop(struct vfu_server *s)
+/* The unanswered request with id @id, or NULL. Ids are consecutive in send order. */
+static struct vfu_dmareq *q_find(struct vfu_server *s, uint16_t id)
 {
-	struct vfu_backlog *b = s->bl_head;
+	uint16_t i = (uint16_t)(id - s->dma_head_id);
+	struct vfu_dmareq *r;
 
-	if (!b)
+	if (i >= s->dma_count)
 		return NULL;
-	s->bl_head = b->next;
-	if (!s->bl_head)
-		s->bl_tail = NULL;
-	s->bl_count--;
-	s->bl_bytes -= b->len;
-	return b;
+	r = q_at(s, i);
+	return r->done ? NULL : r;
+}
+
+static void timer_cb(uv_timer_t *h)
+{
+	vdev__vfu_dmaio_check(h->data);
+}
+
+void vdev__vfu_dmaio_check(struct vfu_server *s)
+{
+	struct vfu_dmareq *r;
+	uint64_t age;
+
+	if (s->conn_fd < 0)
+		return;
+	if (s->dma_broken) {
+		vdev__vfu_conn_drop(s, "a DMA_READ/DMA_WRITE request could not be sent");
+		return;
+	}
+	if (!s->dma_count)
+		return;
+	r = &s->dma_q[s->dma_head];
+	age = now_ms() - r->sent_ms;
+	if (age < s->dma_timeout_ms) {
+		if (s->dma_h)
+			uv_timer_start(s->dma_h, timer_cb, s->dma_timeout_ms - age, 0);
+		return;
+	}
+	vdev__vfu_log(s, VDEV_LOG_ERROR, "%s 0x%" PRIx64 "+0x%x: no reply in %u ms; dropping the "
+		      "connection", op_name(r->cmd), r->gpa, r->count, s->dma_timeout_ms);
+	vdev__vfu_conn_drop(s, "a DMA_READ/DMA_WRITE request got no reply");
+}
+
+void vdev__vfu_drop_later(struct vfu_server *s)
+{
+	if (s->dma_h && s->conn_fd >= 0)
+		uv_timer_start(s->dma_h, timer_cb, 0, 0);
 }
 
 void vdev__vfu_dmaio_drop(struct vfu_server *s)
 {
-	struct vfu_backlog *b;
-
-	while ((b = vdev__vfu_backlog_pop(s))) {
-		for (unsigned int i = 0; i < b->nfds; i++)
-			close(b->fds[i]);
-		free(b);
-	}
-	if (s->dma_rbuf)
-		vdev__msgsock_rx_reset(&s->dma_rx);
+	if (s->dma_reads || s->dma_writes)
+		vdev__vfu_log(s, VDEV_LOG_INFO, "DMA through messages: %" PRIu64 " reads (%" PRIu64
+			      " bytes), %" PRIu64 " writes (%" PRIu64 " bytes)", s->dma_reads,
+			      s->dma_read_bytes, s->dma_writes, s->dma_write_bytes);
+	s->dma_reads = s->dma_writes = s->dma_read_bytes = s->dma_write_bytes = 0;
+	s->dma_count = s->dma_head = 0;
+	s->dma_head_id = s->dma_next_id;
+	s->dma_out_reads = s->dma_out_writes = 0;
+	s->dma_arrived = false;
+	if (s->dma_h)
+		uv_timer_stop(s->dma_h);
+	/* Interrupts held for unanswered writes go with them. */
+	vdev__vfu_irq_forget(s);
+	s->irq_hold = false;
+	free(s->dma_q);
+	s->dma_q = NULL;
+	s->dma_cap = 0;
 }
 
-/* What we expect back: the reply to (@id, @cmd) about [@gpa, +@count). */
-struct want {
-	uint16_t id, cmd;
-	uint64_t gpa;
-	uint32_t count;
-	void *out;           /* DMA_READ: where the data goes */
-	const char *why;     /* set on a bad reply */
-	bool error;          /* the client replied with an error */
-};
-
-/*
- * A reply arrived in @rx: ours (1: done), someone else's (0: dropped), or
- * ours but malformed (-EBADMSG, w->why set).
- */
-static int take_reply(struct vfu_server *s, struct vdev__msgsock_rx *rx, struct want *w)
+/* Send one request of at most one message's data and remember it (room reserved). */
+static int send_req(struct vfu_server *s, uint16_t cmd, uint64_t gpa, const void *wbuf,
+		    uint32_t count, uint64_t seq)
 {
-	const uint8_t *h = rx->buf, *p = h + VFU_HDR_SIZE;
-	uint16_t id = vdev__le16(h), cmd = vdev__le16(h + 2);
-	uint32_t size = (uint32_t)rx->len - VFU_HDR_SIZE, flags = vdev__le32(h + 8);
-	int fds[VDEV__MSGSOCK_MAX_FDS];
-	unsigned int nfds = vdev__msgsock_take(rx, fds);
-
-	for (unsigned int i = 0; i < nfds; i++)
-		close(fds[i]);
-	if (id != w->id || cmd != w->cmd) {
-		if (!s->dma_warned_id) {
-			s->dma_warned_id = true;
-			vdev__vfu_log(s, VDEV_LOG_WARN, "reply id %u (command %u) answers nothing "
-				      "we asked: dropped", id, cmd);
-		}
-		return 0;
-	}
-	if (flags & VFU_F_ERROR) {
-		if (!s->dma_warned_err) {
-			s->dma_warned_err = true;
-			vdev__vfu_log(s, VDEV_LOG_WARN, "client refused %s of 0x%" PRIx64 "+0x%x: %s",
-				      cmd == VFU_DMA_READ ? "DMA_READ" : "DMA_WRITE", w->gpa,
-				      w->count, vdev_strerror(-(int)vdev__le32(h + 12)));
-		}
-		w->error = true;
-		return 1;
-	}
-	if (nfds) {
-		w->why = "reply with fds";
-		return -EBADMSG;
-	}
-	if (cmd == VFU_DMA_WRITE && !size)
-		return 1;    /* QEMU: no payload */
-	if (size < VFU_DMARW_HDR || vdev__le64(p) != w->gpa || vdev__le32(p + 8) != w->count) {
-		w->why = "reply names another address or count";
-		return -EBADMSG;
-	}
-	if (cmd == VFU_DMA_WRITE)
-		return 1;
-	if (size < VFU_DMARW_HDR + w->count || size > VFU_DMARW_HDR + w->count + VFU_DMARW_PAD) {
-		w->why = "reply carries the wrong amount of data";
-		return -EBADMSG;
-	}
-	memcpy(w->out, p + VFU_DMARW_HDR, w->count);
-	return 1;
-}
-
-/*
- * Read from the socket until the reply @w arrives, keeping client
- * commands for later. @return 0, -EIO (error reply), or another negative
- * errno with w->why set: the connection is unusable.
- */
-static int wait_reply(struct vfu_server *s, struct want *w, uint64_t deadline)
-{
-	for (;;) {
-		/* Half a client message read before we ran: finish it first. */
-		struct vdev__msgsock_rx *rx = s->rx.len ? &s->rx : &s->dma_rx;
-		struct pollfd pfd = { .fd = s->conn_fd, .events = POLLIN };
-		uint64_t now;
-		int rc = vdev__msgsock_read(s->conn_fd, rx);
-
-		if (rc == 2)
-			continue;
-		if (rc == 1) {
-			/* Not a reply: the handler judges it later (other types are refused). */
-			if ((vdev__le32(rx->buf + 8) & VFU_TYPE_MASK) != VFU_TYPE_REPLY) {
-				rc = backlog_add(s, rx);
-				if (rc) {
-					vdev__msgsock_rx_reset(rx);
-					w->why = "too many client messages while waiting";
-					return rc;
-				}
-				continue;
-			}
-			rc = take_reply(s, rx, w);
-			if (rc == 1)
-				return w->error ? -EIO : 0;
-			if (rc < 0)
-				return rc;
-			continue;
-		}
-		if (rc < 0) {
-			w->why = rc == -ECONNRESET ? "the client closed the connection"
-						   : "unreadable message";
-			return rc == -EIO ? -EPROTO : rc;
-		}
-		now = now_ms();
-		if (now >= deadline) {
-			w->why = "no reply in time";
-			return -ETIMEDOUT;
-		}
-		rc = poll(&pfd, 1, (int)VDEV__MIN(deadline - now, (uint64_t)1000));
-		if (rc < 0 && errno != EINTR) {
-			w->why = "poll failed";
-			return -errno;
-		}
-	}
-}
-
-/* One request of at most one message's data, and its reply. */
-static int round_trip(struct vfu_server *s, uint16_t cmd, uint64_t gpa, void *rbuf,
-		      const void *wbuf, uint32_t count)
-{
-	static const uint8_t pad[VFU_DMARW_PAD];
-	const char *op = cmd == VFU_DMA_READ ? "DMA_READ" : "DMA_WRITE";
 	uint8_t h[VFU_HDR_SIZE + VFU_DMARW_HDR];
-	struct want w = { .cmd = cmd, .gpa = gpa, .count = count, .out = rbuf };
-	uint32_t size = VFU_HDR_SIZE + VFU_DMARW_HDR + VFU_DMARW_PAD +
-			(cmd == VFU_DMA_WRITE ? count : 0);
+	uint32_t size = VFU_HDR_SIZE + VFU_DMARW_HDR + (cmd == VFU_DMA_WRITE ? count : 0);
+	struct vfu_dmareq *r;
+	uint16_t id = s->dma_next_id;
 	int rc;
 
-	w.id = s->dma_next_id++;
-	vdev__put_le16(h, w.id);
+	vdev__put_le16(h, id);
 	vdev__put_le16(h + 2, cmd);
 	vdev__put_le32(h + 4, size);
 	vdev__put_le32(h + 8, VFU_TYPE_COMMAND);
 	vdev__put_le32(h + 12, 0);
 	vdev__put_le64(h + VFU_HDR_SIZE, gpa);
-	vdev__put_le32(h + VFU_HDR_SIZE + 8, count);
+	vdev__put_le64(h + VFU_HDR_SIZE + 8, count);
 	rc = s->send(s, h, sizeof(h));
 	if (!rc && cmd == VFU_DMA_WRITE)
 		rc = s->send(s, wbuf, count);
-	if (!rc)
-		rc = s->send(s, pad, sizeof(pad));
 	if (rc)
-		return dmaio_fail(s, op, gpa, count, "request not sent");
-	if (cmd == VFU_DMA_READ)
+		return dmaio_fail(s, cmd, gpa, count, "request not sent");
+	if (!s->dma_reads && !s->dma_writes)
+		vdev__vfu_log(s, VDEV_LOG_INFO, "DMA through messages: guest memory at 0x%" PRIx64
+			      " has no fd; DMA_READ/DMA_WRITE from now on", gpa);
+	if (!s->dma_count)
+		s->dma_head_id = id;
+	s->dma_next_id++;
+	r = q_at(s, s->dma_count++);
+	*r = (struct vfu_dmareq){ .gpa = gpa, .seq = seq, .sent_ms = now_ms(), .count = count,
+				  .cmd = cmd };
+	if (cmd == VFU_DMA_READ) {
+		s->dma_out_reads++;
 		s->dma_reads++;
-	else
+		s->dma_read_bytes += count;
+	} else {
+		if (!s->dma_out_writes++)
+			vdev__vfu_irq_hold(s, true);
 		s->dma_writes++;
-	rc = wait_reply(s, &w, now_ms() + s->dma_timeout_ms);
-	if (rc == -EIO)
-		return rc;   /* an error reply: this access fails, the connection stays */
-	if (rc)
-		return dmaio_fail(s, op, gpa, count, w.why);
+		s->dma_write_bytes += count;
+	}
+	if (s->dma_h && !uv_is_active((uv_handle_t *)s->dma_h))
+		uv_timer_start(s->dma_h, timer_cb, s->dma_timeout_ms, 0);
 	return 0;
 }
 
-static int dmaio(struct vfu_server *s, uint16_t cmd, uint64_t gpa, void *rbuf, const void *wbuf,
-		 size_t len)
+/* Send [gpa, +len) as requests of at most the client's max_data_xfer_size. */
+static int dmaio(struct vfu_server *s, uint16_t cmd, uint64_t gpa, const void *wbuf, size_t len,
+		 uint64_t seq)
 {
 	uint32_t chunk = (uint32_t)VDEV__MIN(s->client_max_xfer, (uint64_t)VFU_MAX_XFER);
+	uint64_t pieces;
 
 	if (s->conn_fd < 0)
 		return -ENOTCONN;   /* the fuzz harness, or the connection is going */
 	if (s->dma_broken)
 		return -EIO;
-	if (dmaio_setup(s))
-		return dmaio_fail(s, cmd == VFU_DMA_READ ? "DMA_READ" : "DMA_WRITE", gpa, len,
-				  "out of memory");
+	if (!chunk)
+		chunk = VFU_MAX_XFER;
+	pieces = (len + chunk - 1) / chunk;
+	/* Reads wait their turn; a fetch bigger than the bound goes alone. */
+	if (cmd == VFU_DMA_READ && s->dma_out_reads &&
+	    s->dma_out_reads + pieces > VFU_DMA_MAX_READS)
+		return -EAGAIN;
+	if (s->dma_count + pieces > VFU_DMA_MAX_OUT)
+		return cmd == VFU_DMA_READ ? -EAGAIN
+					   : dmaio_fail(s, cmd, gpa, len, "too many requests "
+							"unanswered");
+	if (q_reserve(s, (uint32_t)pieces))
+		return cmd == VFU_DMA_READ ? -EAGAIN
+					   : dmaio_fail(s, cmd, gpa, len, "out of memory");
 	while (len) {
 		uint32_t n = (uint32_t)VDEV__MIN(len, (size_t)chunk);
-		int rc = round_trip(s, cmd, gpa, rbuf, wbuf, n);
+		int rc = send_req(s, cmd, gpa, wbuf, n, seq);
 
 		if (rc)
 			return rc;
 		gpa += n;
 		len -= n;
-		if (rbuf)
-			rbuf = (uint8_t *)rbuf + n;
 		if (wbuf)
 			wbuf = (const uint8_t *)wbuf + n;
 	}
-	/* Messages kept meanwhile: the loop handles them (the socket may stay quiet). */
-	if (s->bl_head)
-		vdev__vfu_kick(s);
 	return 0;
 }
 
-static int remote_read(void *opaque, uint64_t gpa, void *buf, size_t len)
+static int remote_fetch(void *opaque, uint64_t gpa, size_t len, uint64_t seq)
 {
-	return dmaio(opaque, VFU_DMA_READ, gpa, buf, NULL, len);
+	return dmaio(opaque, VFU_DMA_READ, gpa, NULL, len, seq);
 }
 
 static int remote_write(void *opaque, uint64_t gpa, const void *buf, size_t len)
 {
-	return dmaio(opaque, VFU_DMA_WRITE, gpa, NULL, buf, len);
+	return dmaio(opaque, VFU_DMA_WRITE, gpa, buf, len, 0);
 }
 
 const struct vdev__mem_remote vdev__vfu_remote_tmpl = {
-	.read = remote_read,
+	.fetch = remote_fetch,
 	.write = remote_write,
 };
+
+/* Request @r is answered (its data, if any, delivered): forget it. */
+static void req_done(struct vfu_server *s, struct vfu_dmareq *r)
+{
+	r->done = true;
+	if (r->cmd == VFU_DMA_READ) {
+		s->dma_out_reads--;
+		s->dma_arrived = true;
+	} else if (!--s->dma_out_writes) {
+		/* Every write we made is in guest memory: interrupts may go. */
+		vdev__vfu_irq_hold(s, false);
+	}
+	q_trim(s);
+}
+
+/* A reply that names our request but not what we asked: the connection goes. */
+static int bad_reply(struct vfu_server *s, const struct vfu_dmareq *r, const char *why)
+{
+	vdev__vfu_log(s, VDEV_LOG_ERROR, "%s 0x%" PRIx64 "+0x%x: %s; dropping the connection",
+		      op_name(r->cmd), r->gpa, r->count, why);
+	return -EPROTO;
+}
+
+int vdev__vfu_dmaio_reply(struct vfu_server *s, const struct vfu_msg *m, int *fds,
+			  unsigned int nfds)
+{
+	struct vfu_dmareq *r = NULL;
+	const uint8_t *p = m->p;
+
+	for (unsigned int i = 0; i < nfds; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	if (!s->dma_count) {
+		/* We asked nothing: not a late reply but a client that breaks the protocol. */
+		vdev__vfu_log(s, VDEV_LOG_WARN, "reply (id %u, command %u) with no request "
+			      "outstanding", m->id, m->cmd);
+		return -EPROTO;
+	}
+	if (m->cmd == VFU_DMA_READ || m->cmd == VFU_DMA_WRITE)
+		r = q_find(s, m->id);
+	if (!r || r->cmd != m->cmd) {
+		if (!s->dma_warned_id) {
+			s->dma_warned_id = true;
+			vdev__vfu_log(s, VDEV_LOG_WARN, "reply id %u (command %u) answers nothing "
+				      "we asked: dropped", m->id, m->cmd);
+		}
+		return 0;
+	}
+	if (m->flags & VFU_F_ERROR) {
+		if (!s->dma_warned_err) {
+			s->dma_warned_err = true;
+			vdev__vfu_log(s, VDEV_LOG_WARN, "client refused %s of 0x%" PRIx64 "+0x%x",
+				      op_name(r->cmd), r->gpa, r->count);
+		}
+		if (r->cmd == VFU_DMA_READ)
+			vdev__mem_remote_arrived(s->ctx, r->seq, r->gpa, NULL, r->count, -EIO);
+		req_done(s, r);
+		return 0;
+	}
+	if (nfds)
+		return bad_reply(s, r, "reply with fds");
+	if (r->cmd == VFU_DMA_WRITE && !m->size) {
+		req_done(s, r);    /* QEMU: no payload */
+		return 0;
+	}
+	if (m->size < VFU_DMARW_HDR || vdev__le64(p) != r->gpa || vdev__le64(p + 8) != r->count)
+		return bad_reply(s, r, "reply names another address or count");
+	if (r->cmd == VFU_DMA_READ) {
+		if (m->size != VFU_DMARW_HDR + r->count)
+			return bad_reply(s, r, "reply carries the wrong amount of data");
+		vdev__mem_remote_arrived(s->ctx, r->seq, r->gpa, p + VFU_DMARW_HDR, r->count, 0);
+	}
+	req_done(s, r);
+	return 0;
+}

@@ -11,8 +11,8 @@
  *  - vfu_dma.c: DMA_MAP / DMA_UNMAP (mmap, the device context's map, the
  *    unmap that waits for requests in flight);
  *  - vfu_dmaio.c: DMA_READ / DMA_WRITE, server -> client, for regions
- *    mapped without an fd (the memory map's remote-region hooks), and the
- *    backlog of client messages that arrive while we wait for a reply;
+ *    mapped without an fd (the memory map's remote-region hooks): sent
+ *    at once, their replies taken as they come with the other messages;
  *  - vfu_irq.c: SET_IRQS and the interrupt redirection to eventfds;
  *  - vfu_mig.c: DEVICE_FEATURE migration v2 and MIG_DATA_READ/WRITE;
  *  - vfu_dirty.c: DEVICE_FEATURE DMA logging (dirty-page tracking).
@@ -160,24 +160,29 @@ struct vfu_dma {
 /* ---- DMA_READ / DMA_WRITE (vfu_dmaio.c) ---- */
 
 /*
- * Their payload as QEMU's client reads and writes it (hw/vfio-user
- * VFIOUserDMARW): u64 address, u32 count, data at payload offset 12; its
- * size checks count the struct's 4 bytes of trailing padding, so our
- * requests carry 4 zero bytes after the data (see vfu_dmaio.c).
+ * Their payload (vfio-user.rst "VFIO_USER_DMA_READ/WRITE"): u64 address,
+ * u64 count, then the data at payload offset 16. QEMU 11.1's client reads
+ * and writes it so (checked against it: its DMA_READ reply of 4 bytes is
+ * 20 bytes of payload, the data at 16; older patches put a u32 count and
+ * the data at 12).
  */
-#define VFU_DMARW_HDR 12u
-#define VFU_DMARW_PAD 4u
-/* Most client messages (and bytes) kept while we wait for one reply. */
-#define VFU_BACKLOG_MAX 1024u
-#define VFU_BACKLOG_MAX_BYTES (16u << 20)
+#define VFU_DMARW_HDR 16u
+/*
+ * Most DMA_READ messages unanswered at once (the fetch hook says -EAGAIN
+ * beyond it), and most DMA messages of both kinds: ids are 16 bits, and a
+ * client that lets this many writes pile up is not answering.
+ */
+#define VFU_DMA_MAX_READS 256u
+#define VFU_DMA_MAX_OUT 32768u
 
-/* A client message read while we waited for a reply: handled later, in order. */
-struct vfu_backlog {
-	struct vfu_backlog *next;
-	int fds[VDEV__MSGSOCK_MAX_FDS];
-	unsigned int nfds;
-	uint32_t len;        /* the whole message, header included */
-	uint8_t msg[];
+/* One DMA_READ / DMA_WRITE message sent and not yet answered. */
+struct vfu_dmareq {
+	uint64_t gpa;
+	uint64_t seq;        /* DMA_READ: the core's fetch tag */
+	uint64_t sent_ms;    /* CLOCK_MONOTONIC */
+	uint32_t count;
+	uint16_t cmd;
+	bool done;           /* answered out of order: skipped when it reaches the head */
 };
 
 /* ---- DMA logging ---- */
@@ -221,19 +226,21 @@ struct vfu_server {
 	struct vfu_dma *zombies;     /* unmapped after a timeout, munmapped at disconnect */
 	unsigned int nzombies;
 
-	/* DMA_READ / DMA_WRITE round trips (vfu_dmaio.c) */
-	uint16_t dma_next_id;        /* our own message ids */
-	bool dma_broken;             /* a round trip failed: hooks fail at once, conn goes */
+	/* DMA_READ / DMA_WRITE requests (vfu_dmaio.c) */
+	uint16_t dma_next_id;        /* our own message ids, consecutive */
+	bool dma_broken;             /* a request could not be sent: hooks fail, conn goes */
 	bool dma_warned_id;          /* a reply with an unknown id was logged */
 	bool dma_warned_err;         /* an error reply was logged */
+	bool dma_arrived;            /* DMA_READ data arrived: tell the device */
 	uint32_t dma_timeout_ms;     /* VDEV_VFIO_USER_DMA_TIMEOUT_MS (tests shorten it) */
-	uint8_t *dma_rbuf;           /* VFU_MAX_MSG bytes, allocated on first use */
-	struct vdev__msgsock_rx dma_rx;  /* reads into dma_rbuf */
-	struct vfu_backlog *bl_head, *bl_tail;
-	unsigned int bl_count;
-	size_t bl_bytes;
-	uv_idle_t *drain_h;          /* drains the backlog, drops a broken connection */
+	/* unanswered requests in send order: a ring of dma_cap (a power of two) */
+	struct vfu_dmareq *dma_q;
+	uint32_t dma_cap, dma_head, dma_count;
+	uint16_t dma_head_id;        /* the id of dma_q[dma_head] */
+	uint32_t dma_out_reads, dma_out_writes;
+	uv_timer_t *dma_h;           /* the oldest request's deadline; a deferred drop */
 	uint64_t dma_reads, dma_writes;  /* messages sent (statistics, tests) */
+	uint64_t dma_read_bytes, dma_write_bytes;
 
 	/* a DMA_UNMAP waiting for requests in flight */
 	uv_timer_t *wait_h;
@@ -254,6 +261,11 @@ struct vfu_server {
 	int *msix_fds;               /* [n_msix] */
 	uint8_t msi_cap, msix_cap;   /* config offsets, 0: none */
 	unsigned int n_msi;
+	/* held while DMA_WRITEs are unanswered (vfu_irq.c) */
+	bool irq_hold;
+	bool held_intx;
+	uint32_t held_msi;           /* MSI vectors raised meanwhile */
+	uint64_t *held_msix;         /* [n_msix / 64 + 1]: vectors we masked */
 
 	/* migration (vfu_mig.c) */
 	enum vfu_mig_state mig_state;
@@ -279,10 +291,12 @@ void vdev__vfu_log(struct vfu_server *s, enum vdev_log_level level, const char *
 void vdev__vfu_resume(struct vfu_server *s, int rc);
 
 /* A message's whole length from its header (vfio-user counts the header in), or
- * -EBADMSG (logged): the msg_len of both receive buffers (msg_sock.h). */
+ * -EBADMSG (logged): the receive buffer's msg_len (msg_sock.h). */
 long vdev__vfu_msg_len(void *opaque, const uint8_t *hdr);
-/* Run the connection from the loop soon: the backlog, or the drop of a broken one. */
-void vdev__vfu_kick(struct vfu_server *s);
+/* Drop the connection from the loop soon (a hook found it unusable). */
+void vdev__vfu_drop_later(struct vfu_server *s);
+/* Drop it now, from the loop (not from inside a device access). */
+void vdev__vfu_conn_drop(struct vfu_server *s, const char *why);
 
 /* vfu_proto.c: handle one message; takes every fd (closes what it keeps no use
  * for). @return 0; 1: reply deferred (stop reading); < 0: close the connection. */
@@ -312,12 +326,20 @@ void vdev__vfu_queues_pause(struct vfu_server *s, uint64_t *mask, bool pause);
 
 /* vfu_dmaio.c */
 extern const struct vdev__mem_remote vdev__vfu_remote_tmpl;
-/* The oldest backlog message (the caller frees it after handling), or NULL. */
-struct vfu_backlog *vdev__vfu_backlog_pop(struct vfu_server *s);
-/* Forget the backlog (fds closed) and any reply being read; connection gone. */
+/* A reply from the client (to one of our DMA requests, or unknown: dropped).
+ * @return 0, or < 0: malformed (logged), close the connection. */
+int vdev__vfu_dmaio_reply(struct vfu_server *s, const struct vfu_msg *m, int *fds,
+			  unsigned int nfds);
+/* The DMA timer went off: drop a connection whose oldest request is too old. */
+void vdev__vfu_dmaio_check(struct vfu_server *s);
+/* Forget every request (connection gone); log the statistics. */
 void vdev__vfu_dmaio_drop(struct vfu_server *s);
 
 /* vfu_irq.c */
+/* Hold the device's interrupts from now on, or fire what was held (in order) and stop. */
+void vdev__vfu_irq_hold(struct vfu_server *s, bool hold);
+/* Forget the interrupts held so far and the vectors we masked (device reset, drop). */
+void vdev__vfu_irq_forget(struct vfu_server *s);
 void vdev__vfu_irq_init(struct vfu_server *s);
 int vdev__vfu_irq_info(struct vfu_server *s, uint32_t index, uint32_t *flags, uint32_t *count);
 int vdev__vfu_set_irqs(struct vfu_server *s, const struct vfu_msg *m, int *fds,

@@ -14,9 +14,19 @@
  *  - INTx: level-triggered and automasked as vfio-pci does it: an
  *    assertion signals the eventfd and masks; ACTION_UNMASK unmasks and
  *    signals again if the line is still asserted.
+ *
+ * Held interrupts: while a DMA_WRITE is unanswered (vfu_dmaio.c) the data
+ * it carries may not be in guest memory yet, so an interrupt raised after
+ * it must wait (the guest would look before the data is there). INTx and
+ * MSI are remembered (a flag, a bitmap of vectors) and fired when the last
+ * write is answered. MSI-X vectors with an eventfd never pass through here
+ * (the PCI model writes the eventfd itself), so the hold masks them in our
+ * table instead: a masked vector becomes pending (PCI 3.0 §6.8.2.9) and
+ * the PCI model delivers it when we unmask it at the end of the hold.
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "vfio-user/vfu_internal.h"
@@ -37,7 +47,52 @@ static void fd_set_slot(int *slot, int fd)
 	*slot = fd;
 }
 
+/* ---- MSI-X Mask bits (PCI 3.0 §6.8.2.9), see the top ---- */
+
+/* The table's BAR and offset of vector @v's Vector Control dword. */
+static int msix_ctrl_at(struct vfu_server *s, unsigned int v, uint64_t *off)
+{
+	uint8_t b[4] = { 0 };
+	uint32_t table;
+
+	vdev_pci_config_read(s->f, s->msix_cap + 4u, b, 4);
+	table = vdev__le32(b);
+	*off = (table & ~7u) + 16ull * v + 12;
+	return (int)(table & 7);
+}
+
+static bool msix_masked(struct vfu_server *s, unsigned int v)
+{
+	uint8_t b[4] = { 0 };
+	uint64_t off;
+	int bar = msix_ctrl_at(s, v, &off);
+
+	vdev_pci_bar_read(s->f, bar, off, b, 4);
+	return b[0] & 1;
+}
+
+/* Unmasking delivers the vector if it became pending while masked. */
+static void msix_mask(struct vfu_server *s, unsigned int v, bool mask)
+{
+	uint8_t b[4] = { mask ? 1 : 0, 0, 0, 0 };
+	uint64_t off;
+	int bar = msix_ctrl_at(s, v, &off);
+
+	vdev_pci_bar_write(s->f, bar, off, b, 4);
+}
+
 /* ---- the context's interrupt hooks ---- */
+
+/* Assert INTx towards the client (signal, automask), or remember it while held. */
+static void intx_fire(struct vfu_server *s)
+{
+	if (s->irq_hold) {
+		s->held_intx = true;
+		return;
+	}
+	fire(s->intx_fd);
+	s->intx_masked = true;
+}
 
 static void redirect_intx(void *opaque, uint32_t source_id, unsigned int pin, int level)
 {
@@ -46,10 +101,8 @@ static void redirect_intx(void *opaque, uint32_t source_id, unsigned int pin, in
 	(void)source_id;
 	(void)pin;
 	s->intx_level = level;
-	if (level && !s->intx_masked && s->intx_fd >= 0) {
-		fire(s->intx_fd);
-		s->intx_masked = true;
-	}
+	if (level && !s->intx_masked && s->intx_fd >= 0)
+		intx_fire(s);
 }
 
 static int redirect_msi(void *opaque, uint32_t source_id, uint64_t addr, uint32_t data)
@@ -70,8 +123,53 @@ static int redirect_msi(void *opaque, uint32_t source_id, uint64_t addr, uint32_
 	vdev_pci_config_read(s->f, s->msi_cap + (ctl & 0x80 ? 12u : 8u), b, 2);
 	base = vdev__le16(b);
 	v = (data ^ base) & (count - 1) & 31;
-	fire(s->msi_fds[v]);
+	if (s->irq_hold)
+		s->held_msi |= 1u << v;
+	else
+		fire(s->msi_fds[v]);
 	return 0;
+}
+
+void vdev__vfu_irq_hold(struct vfu_server *s, bool hold)
+{
+	if (hold == s->irq_hold)
+		return;
+	s->irq_hold = hold;
+	if (hold) {
+		for (unsigned int v = 0; v < s->n_msix; v++) {
+			if (s->msix_fds[v] < 0 || msix_masked(s, v))
+				continue;
+			msix_mask(s, v, true);
+			s->held_msix[v / 64] |= 1ull << (v % 64);
+		}
+		return;
+	}
+	/* INTx, then MSI and MSI-X by vector: every write before any of them is in place now. */
+	if (s->held_intx) {
+		s->held_intx = false;
+		if (s->intx_level && !s->intx_masked && s->intx_fd >= 0)
+			intx_fire(s);
+	}
+	for (unsigned int v = 0; s->held_msi; v++) {
+		if (!(s->held_msi & (1u << v)))
+			continue;
+		s->held_msi &= ~(1u << v);
+		fire(s->msi_fds[v]);
+	}
+	for (unsigned int v = 0; v < s->n_msix; v++) {
+		if (!(s->held_msix[v / 64] & (1ull << (v % 64))))
+			continue;
+		s->held_msix[v / 64] &= ~(1ull << (v % 64));
+		msix_mask(s, v, false);
+	}
+}
+
+void vdev__vfu_irq_forget(struct vfu_server *s)
+{
+	s->held_intx = false;
+	s->held_msi = 0;
+	if (s->n_msix)
+		memset(s->held_msix, 0, (s->n_msix + 63) / 64 * sizeof(uint64_t));
 }
 
 const struct vdev__irq_redirect vdev__vfu_irq_redirect_tmpl = {
@@ -142,18 +240,6 @@ int vdev__vfu_irq_info(struct vfu_server *s, uint32_t index, uint32_t *flags, ui
 	}
 }
 
-/* Clear the Mask bit of MSI-X table entry @v (PCI 3.0 §6.8.2.9), see the top. */
-static void msix_unmask(struct vfu_server *s, unsigned int v)
-{
-	uint8_t b[4] = { 0 };
-	uint32_t table;
-
-	vdev_pci_config_read(s->f, s->msix_cap + 4u, b, 4);
-	table = vdev__le32(b);
-	b[0] = b[1] = b[2] = b[3] = 0;
-	vdev_pci_bar_write(s->f, (int)(table & 7), (table & ~7u) + 16ull * v + 12, b, 4);
-}
-
 /* The eventfd slot of (index, vector), or NULL. */
 static int *slot_of(struct vfu_server *s, uint32_t index, uint32_t v)
 {
@@ -171,22 +257,23 @@ static void irq_bind(struct vfu_server *s, uint32_t index, uint32_t v, int fd)
 	fd_set_slot(slot_of(s, index, v), fd);
 	if (index == VFU_IRQ_MSIX) {
 		vdev_pci_msix_set_irqfd(s->f, v, fd);
-		if (fd >= 0)
-			msix_unmask(s, v);
+		/* Bound: unmasked (see the top), at the end of a hold if one is on. */
+		if (fd >= 0 && s->irq_hold) {
+			msix_mask(s, v, true);
+			s->held_msix[v / 64] |= 1ull << (v % 64);
+		} else if (fd >= 0) {
+			msix_mask(s, v, false);
+		}
 	}
-	if (index == VFU_IRQ_INTX && fd >= 0 && s->intx_level && !s->intx_masked) {
-		fire(fd);
-		s->intx_masked = true;
-	}
+	if (index == VFU_IRQ_INTX && fd >= 0 && s->intx_level && !s->intx_masked)
+		intx_fire(s);
 }
 
 static void intx_unmask(struct vfu_server *s)
 {
 	s->intx_masked = false;
-	if (s->intx_level && s->intx_fd >= 0) {
-		fire(s->intx_fd);
-		s->intx_masked = true;
-	}
+	if (s->intx_level && s->intx_fd >= 0)
+		intx_fire(s);
 }
 
 int vdev__vfu_set_irqs(struct vfu_server *s, const struct vfu_msg *m, int *fds,
@@ -267,4 +354,5 @@ void vdev__vfu_irq_drop(struct vfu_server *s)
 		if (s->msix_fds[v] >= 0)
 			irq_bind(s, VFU_IRQ_MSIX, v, -1);
 	s->intx_masked = false;
+	vdev__vfu_irq_forget(s);
 }

@@ -286,6 +286,8 @@ static int do_reset(struct vfu_server *s, const struct vfu_msg *m)
 {
 	vdev__vfu_log(s, VDEV_LOG_INFO, "device reset");
 	vdev_device_reset(s->dev);
+	/* The reset masked every MSI-X vector: a hold must not unmask them. */
+	vdev__vfu_irq_forget(s);
 	vdev__vfu_mig_drop(s);
 	if (s->event)
 		s->event(s->opaque, VDEV_VFIO_USER_RESET);
@@ -338,8 +340,8 @@ static int dispatch(struct vfu_server *s, const struct vfu_msg *m, int *fds, uns
 		return vdev__vfu_mig_write(s, m);
 	default:
 		/*
-		 * DMA_READ/WRITE go server -> client (vfu_dmaio.c takes their
-		 * replies); WRITE_MULTI is not offered;
+		 * DMA_READ/WRITE go server -> client (their replies go to
+		 * vfu_dmaio.c); WRITE_MULTI is not offered;
 		 * 14 (the old DIRTY_PAGES) left the spec: DMA logging is a
 		 * DEVICE_FEATURE now (vfu_dirty.c).
 		 */
@@ -363,8 +365,9 @@ int vdev__vfu_handle(struct vfu_server *s, const struct vfu_msg *m, int *fds, un
 {
 	int rc;
 
+	if ((m->flags & VFU_TYPE_MASK) == VFU_TYPE_REPLY)
+		return vdev__vfu_dmaio_reply(s, m, fds, nfds);
 	if ((m->flags & VFU_TYPE_MASK) != VFU_TYPE_COMMAND) {
-		/* We never send commands the client could answer: a violation. */
 		vdev__vfu_log(s, VDEV_LOG_WARN, "message type %u from the client",
 			      m->flags & VFU_TYPE_MASK);
 		rc = -EPROTO;

@@ -9,11 +9,11 @@
  * then the rest of one message at a time (never into the next), so the
  * fds that arrive belong to the message being read.
  *
- * Messages the client sent while a DMA_READ/WRITE waited for its reply sit
- * in a backlog (vfu_dmaio.c): they are older than anything still in the
- * socket, so the connection handles them first; an idle handle runs the
- * connection when the backlog has work and the socket may stay quiet, and
- * drops a connection a failed round trip marked broken.
+ * The client's replies to our DMA_READ/DMA_WRITE requests (vfu_dmaio.c)
+ * come in the same stream as its commands and are read the same way;
+ * nothing waits for them. Once the messages read so far are handled, the
+ * device hears that fetched data arrived (before the next command too, so
+ * it sees the data as early as the client's order allows).
  */
 #include <errno.h>
 #include <poll.h>
@@ -24,7 +24,7 @@
 
 #include "vfio-user/vfu_internal.h"
 
-static void conn_drop(struct vfu_server *s, const char *why);
+#include "virtio/virtio_internal.h"
 
 void vdev__vfu_log(struct vfu_server *s, enum vdev_log_level level, const char *fmt, ...)
 {
@@ -46,9 +46,9 @@ static void maybe_free(struct vfu_server *s)
 	vdev__vfu_dmaio_drop(s);
 	free(s->rbuf);
 	free(s->wbuf);
-	free(s->dma_rbuf);
 	free(s->msi_fds);
 	free(s->msix_fds);
+	free(s->held_msix);
 	free(s->path);
 	free(s);
 }
@@ -152,56 +152,48 @@ static int process(struct vfu_server *s)
 	return vdev__vfu_handle(s, &m, fds, nfds);
 }
 
-/* A message kept while a DMA round trip waited (its length was checked then). */
-static int process_backlog(struct vfu_server *s, struct vfu_backlog *b)
+/* Fetched data arrived since we last said so: the device retries what waited for it. */
+static void remote_ready(struct vfu_server *s)
 {
-	struct vfu_msg m = {
-		.id = vdev__le16(b->msg),
-		.cmd = vdev__le16(b->msg + 2),
-		.size = b->len - VFU_HDR_SIZE,
-		.flags = vdev__le32(b->msg + 8),
-		.p = b->msg + VFU_HDR_SIZE,
-	};
-
-	return vdev__vfu_handle(s, &m, b->fds, b->nfds);
+	if (!s->dma_arrived)
+		return;
+	s->dma_arrived = false;
+	if (s->vd)
+		vdev__virtio_remote_ready(s->vd);
 }
 
 /*
- * One message after another - the backlog first, then the socket - until
- * both are empty, a reply is deferred or the connection goes.
+ * One message after another until the socket has no complete one, a
+ * reply is deferred or the connection goes.
  */
 static void conn_run(struct vfu_server *s)
 {
 	int rc = 0;
 
 	while (s->conn_fd >= 0 && !s->waiting && !s->dma_broken) {
-		struct vfu_backlog *b = vdev__vfu_backlog_pop(s);
-
-		if (b) {
-			rc = process_backlog(s, b);
-			free(b);
-		} else {
-			rc = vdev__msgsock_read(s->conn_fd, &s->rx);
-			if (rc == 0)
-				break;
-			if (rc < 0)
-				break;
-			if (rc == 2)
-				continue;
-			rc = process(s);
-		}
+		rc = vdev__msgsock_read(s->conn_fd, &s->rx);
+		if (rc <= 0)
+			break;
+		if (rc == 2)
+			continue;
+		/* A command after data arrived: the device sees the data first. */
+		if ((vdev__le32(s->rbuf + 8) & VFU_TYPE_MASK) != VFU_TYPE_REPLY)
+			remote_ready(s);
+		rc = process(s);
 		if (rc < 0)
 			break;
 	}
+	if (s->conn_fd >= 0 && rc >= 0 && !s->dma_broken)
+		remote_ready(s);
 	if (s->conn_fd < 0)
 		return;
 	if (rc < 0) {
-		conn_drop(s, rc == -ECONNRESET ? "client closed the connection"
-					       : "protocol error");
+		vdev__vfu_conn_drop(s, rc == -ECONNRESET ? "client closed the connection"
+							 : "protocol error");
 		return;
 	}
 	if (s->dma_broken) {
-		conn_drop(s, "a DMA_READ/DMA_WRITE round trip failed");
+		vdev__vfu_conn_drop(s, "a DMA_READ/DMA_WRITE request could not be sent");
 		return;
 	}
 	if (s->waiting)
@@ -214,37 +206,21 @@ static void conn_cb(uv_poll_t *h, int status, int events)
 
 	(void)events;
 	if (status < 0) {
-		conn_drop(s, "socket error");
+		vdev__vfu_conn_drop(s, "socket error");
 		return;
 	}
 	conn_run(s);
-}
-
-static void drain_cb(uv_idle_t *h)
-{
-	struct vfu_server *s = h->data;
-
-	uv_idle_stop(h);
-	if (s->conn_fd < 0 || (s->waiting && !s->dma_broken))
-		return;
-	conn_run(s);
-}
-
-void vdev__vfu_kick(struct vfu_server *s)
-{
-	if (s->drain_h && s->conn_fd >= 0)
-		uv_idle_start(s->drain_h, drain_cb);
 }
 
 void vdev__vfu_resume(struct vfu_server *s, int rc)
 {
 	if (rc < 0) {
-		conn_drop(s, "reply not delivered");
+		vdev__vfu_conn_drop(s, "reply not delivered");
 		return;
 	}
 	conn_poll(s, true);
-	if (s->bl_head || s->dma_broken)
-		vdev__vfu_kick(s);
+	if (s->dma_broken)
+		vdev__vfu_drop_later(s);
 }
 
 /* ---- connection lifecycle ---- */
@@ -258,7 +234,7 @@ static void conn_closed(uv_handle_t *h)
 	maybe_free(s);
 }
 
-static void conn_drop(struct vfu_server *s, const char *why)
+void vdev__vfu_conn_drop(struct vfu_server *s, const char *why)
 {
 	if (s->conn_fd < 0)
 		return;
@@ -268,8 +244,6 @@ static void conn_drop(struct vfu_server *s, const char *why)
 	vdev__vfu_conn_reset(s);
 	vdev__msgsock_rx_reset(&s->rx);
 	vdev__vfu_dmaio_drop(s);
-	if (s->drain_h)
-		uv_idle_stop(s->drain_h);
 	if (s->wait_h)
 		uv_timer_stop(s->wait_h);
 	if (s->conn_h) {
@@ -300,6 +274,7 @@ static void accept_cb(uv_poll_t *h, int status, int events)
 	s->conn_fd = fd;
 	s->rx.len = 0;
 	s->dma_broken = false;
+	s->dma_arrived = false;
 	s->dma_warned_id = false;
 	s->dma_warned_err = false;
 	vdev__vfu_log(s, VDEV_LOG_INFO, "client connected on %s", s->path);
@@ -348,7 +323,8 @@ static int server_alloc(vdev_device *dev, uv_loop_t *loop, struct vfu_server **o
 	vdev__vfu_irq_init(s);
 	if (s->n_msix) {
 		s->msix_fds = malloc(s->n_msix * sizeof(int));
-		if (!s->msix_fds)
+		s->held_msix = calloc((s->n_msix + 63) / 64, sizeof(uint64_t));
+		if (!s->msix_fds || !s->held_msix)
 			goto nomem;
 		for (unsigned int i = 0; i < s->n_msix; i++)
 			s->msix_fds[i] = -1;
@@ -361,15 +337,15 @@ static int server_alloc(vdev_device *dev, uv_loop_t *loop, struct vfu_server **o
 			goto nomem;
 		}
 		s->wait_h->data = s;
-		s->drain_h = calloc(1, sizeof(*s->drain_h));
-		if (!s->drain_h || uv_idle_init(loop, s->drain_h)) {
-			free(s->drain_h);
-			s->drain_h = NULL;
+		s->dma_h = calloc(1, sizeof(*s->dma_h));
+		if (!s->dma_h || uv_timer_init(loop, s->dma_h)) {
+			free(s->dma_h);
+			s->dma_h = NULL;
 			uv_close((uv_handle_t *)s->wait_h, free_handle);
 			s->wait_h = NULL;
 			goto nomem;
 		}
-		s->drain_h->data = s;
+		s->dma_h->data = s;
 	}
 	s->dma_timeout_ms = VDEV_VFIO_USER_DMA_TIMEOUT_MS;
 	s->redirect = vdev__vfu_irq_redirect_tmpl;
@@ -383,13 +359,14 @@ nomem:
 	free(s->wbuf);
 	free(s->msi_fds);
 	free(s->msix_fds);
+	free(s->held_msix);
 	free(s);
 	return -ENOMEM;
 }
 
 static void server_release(struct vfu_server *s)
 {
-	conn_drop(s, "server stopped");
+	vdev__vfu_conn_drop(s, "server stopped");
 	vdev__vfu_conn_reset(s);
 	if (s->listen_h) {
 		handle_close(s, (uv_handle_t *)s->listen_h);
@@ -404,9 +381,9 @@ static void server_release(struct vfu_server *s)
 		handle_close(s, (uv_handle_t *)s->wait_h);
 		s->wait_h = NULL;
 	}
-	if (s->drain_h) {
-		handle_close(s, (uv_handle_t *)s->drain_h);
-		s->drain_h = NULL;
+	if (s->dma_h) {
+		handle_close(s, (uv_handle_t *)s->dma_h);
+		s->dma_h = NULL;
 	}
 	if (s->ctx->irq_redirect == &s->redirect)
 		s->ctx->irq_redirect = NULL;
@@ -460,7 +437,7 @@ int vdev_vfio_user_connected(const vdev_vfio_user *vs)
 void vdev_vfio_user_disconnect(vdev_vfio_user *vs)
 {
 	if (vs)
-		conn_drop((struct vfu_server *)vs, "dropped by the application");
+		vdev__vfu_conn_drop((struct vfu_server *)vs, "dropped by the application");
 }
 
 /* ---- fuzzing: no socket, replies dropped ---- */

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 
 #include "virtio/virtio_internal.h"
+#include "virtio/vq_internal.h"
 
 /* ---- logging ---- */
 
@@ -544,7 +545,21 @@ void vdev__virtio_notify(vdev_virtio *vd, unsigned int index, int has_data, uint
 		return;
 	if (has_data && vdev__virtio_has(vd, VDEV_VIRTIO_F_NOTIFICATION_DATA))
 		vdev_vq_kick_data(q->vq, data);
+	vdev__vq_note_kick(q->vq);
 	vd->ops.queue_notify(vd->opaque, index, q->vq);
+}
+
+void vdev__virtio_remote_ready(vdev_virtio *vd)
+{
+	if (!(vd->status & VDEV_VIRTIO_STATUS_DRIVER_OK))
+		return;
+	for (unsigned int i = 0; i < vd->ops.num_queues; i++) {
+		struct vdev__virtio_queue *q = &vd->queues[i];
+
+		/* Not a guest kick: the queue's look goes on (vq.c, pop_remote()). */
+		if (q->enabled && vdev__vq_take_remote_wait(q->vq))
+			vd->ops.queue_notify(vd->opaque, i, q->vq);
+	}
 }
 
 int vdev_virtio_kick(vdev_virtio *vd, unsigned int index)

@@ -166,6 +166,9 @@ uint16_t vdev__virtio_vector_check(const vdev_virtio *vd, uint16_t vector);
  * VIRTIO_F_NOTIFICATION_DATA part (the bits above the queue number).
  */
 void vdev__virtio_notify(vdev_virtio *vd, unsigned int index, int has_data, uint32_t data);
+/* Remote guest memory (core.h) arrived: queue_notify every queue that gave up waiting
+ * for it (a spurious one is harmless). Thread: the device thread. */
+void vdev__virtio_remote_ready(vdev_virtio *vd);
 
 /* Device config bytes: out-of-range bytes read 0 and ignore writes. */
 void vdev__virtio_config_read(vdev_virtio *vd, uint32_t off, void *buf, uint32_t len);

@@ -80,32 +80,57 @@ void vdev__vq_ring_dirty(struct vdev_vq *vq, uint64_t gpa, uint64_t len)
 	vdev_mem_mark_dirty(vq->ctx, gpa, len);
 }
 
+int vdev__vq_pull_since(struct vdev_vq *vq, uint64_t gpa, uint64_t len, uint64_t since)
+{
+	int rc = vdev__mem_pull(vq->ctx, gpa, len, since);
+
+	if (VQ_LIKELY(!rc))
+		return 0;
+	if (rc == -EAGAIN) {
+		vq->rwait = true;
+		return rc;
+	}
+	return vdev__vq_violation(vq, VQ_RULE_REMOTE_IO,
+				  "guest memory [0x%" PRIx64 ", +%" PRIu64 ") could not be read "
+				  "(error %d)", gpa, len, -rc);
+}
+
 int vdev__vq_pull(struct vdev_vq *vq, uint64_t gpa, uint64_t len)
 {
-	int rc = vdev__mem_pull(vq->ctx, gpa, len);
-
-	if (VQ_UNLIKELY(rc))
-		return vdev__vq_violation(vq, VQ_RULE_REMOTE_IO,
-					  "guest memory [0x%" PRIx64 ", +%" PRIu64 ") could not be "
-					  "read (error %d)", gpa, len, -rc);
-	return 0;
+	if (!vq->look)
+		vdev__vq_new_look(vq);
+	return vdev__vq_pull_since(vq, gpa, len, vq->chain_look ? vq->chain_look : vq->look);
 }
 
-/* Is @gpa in a remote region? */
-static bool gpa_remote(vdev_ctx *ctx, uint64_t gpa)
+void vdev__vq_new_look(struct vdev_vq *vq)
 {
-	struct vdev__mem_region_info r;
-
-	return !vdev__mem_region_find(ctx, gpa, &r) && (r.flags & VDEV__MEM_REMOTE);
+	vq->look = vdev__mem_remote_now(vq->ctx);
+	vq->chain_look = 0;
+	vq->guest_kick = false;
 }
 
-/* Set VQ_SLOW_REMOTE from where the (resolved) rings are. */
+void vdev__vq_note_kick(struct vdev_vq *vq)
+{
+	vq->guest_kick = true;
+}
+
+bool vdev__vq_take_remote_wait(struct vdev_vq *vq)
+{
+	bool w = vq->rwait;
+
+	vq->rwait = false;
+	return w;
+}
+
+/*
+ * Any remote region in the map (the rings, or only buffers, may be in
+ * one): pops go through pop_remote(), which keeps the sequence points
+ * every pull needs.
+ */
 static void note_remote(struct vdev_vq *vq)
 {
 	vq->slow &= ~VQ_SLOW_REMOTE;
-	if (vq->mhot->remote &&
-	    (gpa_remote(vq->ctx, vq->cfg.desc_addr) || gpa_remote(vq->ctx, vq->cfg.driver_addr) ||
-	     gpa_remote(vq->ctx, vq->cfg.device_addr)))
+	if (vq->mhot->remote)
 		vq->slow |= VQ_SLOW_REMOTE;
 }
 
@@ -133,8 +158,10 @@ int vdev__vq_map_slow(struct vdev_vq *vq, struct vdev_vq_req *w, uint64_t addr, 
 		piece = VDEV__MIN(left, r.size - off);
 		if (r.flags & VDEV__MEM_REMOTE) {
 			/* Never cached (the fast walk would skip the pull); writes push at completion. */
-			if (!write && vdev__vq_pull(vq, at, piece))
-				return -EIO;
+			int rc = write ? 0 : vdev__vq_pull(vq, at, piece);
+
+			if (rc)
+				return rc;
 		} else {
 			vq->rc = (struct vq_rcache){
 				.gpa = r.gpa,
@@ -233,8 +260,12 @@ int vdev__vq_table_open_slow(struct vdev_vq *vq, uint64_t addr, uint32_t len,
 	t->n = len / VQ_DESC_SIZE;
 	t->gpa = addr;
 	if (!vdev__mem_region_find(vq->ctx, addr, &r) && len <= r.size - (addr - r.gpa)) {
-		if ((r.flags & VDEV__MEM_REMOTE) && vdev__vq_pull(vq, addr, len))
-			return -EIO;
+		if (r.flags & VDEV__MEM_REMOTE) {
+			int rc = vdev__vq_pull(vq, addr, len);
+
+			if (rc)
+				return rc;
+		}
 		t->hva = r.hva + (addr - r.gpa);
 		return 0;
 	}
@@ -441,6 +472,8 @@ void vdev_vq_stop(vdev_vq *vq)
 	vq->order_head = vq->order_count = 0;
 	vq->warned_clamp = vq->warned_kick = false;
 	vq->notify_on = true;
+	vq->look = vq->chain_look = 0;
+	vq->rwait = vq->guest_kick = false;
 	vq->ifl_recovered = false;
 }
 
@@ -622,29 +655,62 @@ static inline int pop_ring(struct vdev_vq *vq, struct vdev_vq_req *reqs, unsigne
 }
 
 /*
- * Remote rings (VQ_SLOW_REMOTE). A split ring is pulled once per batch
- * (avail->idx covers every entry up to it). A packed ring has no index:
- * each request's head is looked at afresh (vdev__vq_packed_pull_head()),
- * so one at a time.
+ * Remote memory (VQ_SLOW_REMOTE): nothing the driver wrote is read
+ * without a pull, and a pull may have to wait for the client. A pop that
+ * would wait gives up, leaving no trace, with vq->rwait set; the memory's
+ * owner kicks the queue again when data arrives (vdev__virtio_remote_ready()).
+ *
+ * A "look" is one sequence point (core.h) and what is read since it: the
+ * driver's index (split) or each head descriptor (packed), then the
+ * entries, descriptors, tables and buffers they make available. A look
+ * ends when it finds nothing more; if the driver kicked meanwhile (its
+ * new buffers may postdate the index we read), a new look starts at once.
+ * A split ring is pulled once per look (the index covers every entry up to
+ * it). A packed ring has no index: each head is pulled, and once it is
+ * seen available its chain is pulled again since a later point (written
+ * before the head's flags, §2.8.21.1), so one request at a time.
  */
-static int pop_remote(struct vdev_vq *vq, struct vdev_vq_req *reqs, unsigned int n)
+static int pop_remote_once(struct vdev_vq *vq, struct vdev_vq_req *reqs, unsigned int n)
 {
 	unsigned int i;
+	int rc;
 
 	if (!vq->packed) {
-		int rc = vdev__vq_split_pull(vq);
-
+		rc = vdev__vq_split_pull(vq);
 		return rc ? rc : vdev__vq_split_pop(vq, reqs, n);
 	}
 	for (i = 0; i < n; i++) {
-		int rc = vdev__vq_packed_pull_head(vq);
-
+		rc = vdev__vq_packed_pull_head(vq);
 		if (!rc)
 			rc = vdev__vq_packed_pop(vq, reqs + i, 1);
 		if (rc <= 0)
 			return i ? (int)i : rc;
+		vq->chain_look = 0;
 	}
 	return (int)n;
+}
+
+static int pop_remote(struct vdev_vq *vq, struct vdev_vq_req *reqs, unsigned int n)
+{
+	for (int looks = 0; looks < 2; looks++) {
+		int rc;
+
+		vq->rwait = false;
+		if (!vq->look)
+			vdev__vq_new_look(vq);
+		rc = pop_remote_once(vq, reqs, n);
+		if (rc == -EAGAIN)
+			return 0;
+		if (rc || vq->rwait)
+			return rc;
+		/* Nothing more under this look. */
+		if (!vq->guest_kick) {
+			vq->look = 0;
+			return 0;
+		}
+		vq->look = 0;   /* a kick came meanwhile: look again */
+	}
+	return 0;
 }
 
 static int pop_slow_inner(struct vdev_vq *vq, struct vdev_vq_req *reqs, unsigned int n)
@@ -663,8 +729,8 @@ static int pop_slow_inner(struct vdev_vq *vq, struct vdev_vq_req *reqs, unsigned
 		return 0;
 	while (i < n && (vq->slow & VQ_SLOW_REPLAY)) {
 		rc = pop_replay(vq, &reqs[i]);
-		if (rc < 0)
-			return i ? (int)i : rc;
+		if (rc < 0)   /* -EAGAIN: its remote buffers are on their way (rwait set) */
+			return i ? (int)i : rc == -EAGAIN ? 0 : rc;
 		i++;
 	}
 	if (i == n)

@@ -165,9 +165,9 @@ struct vq_seg {
 #define VQ_SLOW_PAUSED (1u << 3)   /* vdev_vq_pause(): pop finds nothing */
 #define VQ_SLOW_INFLIGHT (1u << 4) /* inflight region tracked (vq_inflight.c) */
 /*
- * A ring area lies in a remote region (core.h): the rings are shadows,
- * refreshed before each look at what the driver wrote (vdev__vq_pull()),
- * and every ring write is pushed by the dirty marking that follows it.
+ * The memory map has remote regions (core.h): what the driver wrote is
+ * read through pulls that may have to wait (pop_remote() in vq.c), and
+ * every ring write is pushed by the dirty marking that follows it.
  */
 #define VQ_SLOW_REMOTE (1u << 5)
 
@@ -239,6 +239,17 @@ struct vdev_vq {
 	uint64_t ifl_counter;   /* the next pop's counter */
 	bool ifl_recovered;     /* the region placed the ring at start: set_base defers */
 
+	/*
+	 * Remote memory (VQ_SLOW_REMOTE, pop_remote()): the sequence point of
+	 * the current look at the ring (0: none), of the packed chain being
+	 * read (its head seen available after look), whether a pull is
+	 * waiting for data (vdev__vq_take_remote_wait()), and whether the
+	 * driver kicked since the look began.
+	 */
+	uint64_t look, chain_look;
+	bool rwait;
+	bool guest_kick;
+
 	uint32_t alloc_size;    /* entries in slots and order */
 	bool warned_clamp;
 	bool warned_kick;
@@ -260,11 +271,21 @@ int vdev__vq_violation(struct vdev_vq *vq, enum vq_rule rule, const char *fmt, .
 void vdev__vq_ring_dirty(struct vdev_vq *vq, uint64_t gpa, uint64_t len);
 
 /*
- * Refresh the shadow of guest range [gpa, gpa + len) where it is remote
- * (core.h). @return 0, or -EIO with the queue broken (the memory cannot
- * be reached any more, so nothing it says can be trusted).
+ * Make the shadow of guest range [gpa, gpa + len) fresh where it is
+ * remote (core.h): since the packed chain's point if one is set, else the
+ * look's (started now if none). @return 0; -EAGAIN (asked: vq->rwait set,
+ * the caller gives up leaving no trace); -EIO with the queue broken (the
+ * memory cannot be reached, so nothing it says can be trusted).
  */
 int vdev__vq_pull(struct vdev_vq *vq, uint64_t gpa, uint64_t len);
+/* The same since sequence point @since. */
+int vdev__vq_pull_since(struct vdev_vq *vq, uint64_t gpa, uint64_t len, uint64_t since);
+/* Start a new look at a remote ring: a new sequence point, no kick seen yet. */
+void vdev__vq_new_look(struct vdev_vq *vq);
+/* The driver kicked @vq (virtio_dev.c): a look at remote memory must look again. */
+void vdev__vq_note_kick(struct vdev_vq *vq);
+/* Did @vq give up waiting for remote memory since the last call? (Clears it.) */
+bool vdev__vq_take_remote_wait(struct vdev_vq *vq);
 
 /* Check a configuration (size, flags, features, alignment). @return 0 or -EINVAL. */
 int vdev__vq_cfg_check(const struct vdev_vq_config *c);

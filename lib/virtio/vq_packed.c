@@ -40,6 +40,8 @@ static inline uint16_t head_flags(const struct vdev_vq *vq)
 	return vq_ld16(desc_at(vq, vq->avail_pos) + DESC_FLAGS, __ATOMIC_ACQUIRE);
 }
 
+static void remote_relook(struct vdev_vq *vq);
+
 static void set_dev_event(struct vdev_vq *vq, uint32_t v)
 {
 	/* le16 off_wrap, then le16 flags: one 32-bit store (§2.8.10). */
@@ -47,9 +49,12 @@ static void set_dev_event(struct vdev_vq *vq, uint32_t v)
 	vq->dev_event = v;
 	if (VQ_UNLIKELY(vq->mhot->logging)) {
 		vdev__vq_ring_dirty(vq, vq->cfg.device_addr, 4);
-		/* Remote: pushed; a head the driver made available before it saw it must be seen. */
-		if (vq->slow & VQ_SLOW_REMOTE)
-			(void)vdev__vq_packed_pull_head(vq);
+		/*
+		 * Remote: pushed; if it asks for kicks, a head the driver made
+		 * available before it saw it must be seen now.
+		 */
+		if ((vq->slow & VQ_SLOW_REMOTE) && vq->notify_on)
+			remote_relook(vq);
 	}
 }
 
@@ -411,8 +416,8 @@ VQ_INLINE int pop_one(struct vdev_vq *vq, struct vdev_vq_req *req)
 		return 1;
 	}
 	rc = pop_chain(vq, req, d, w1, &cid, &ndesc);
-	if (rc)
-		return rc;
+	if (rc)   /* -EAGAIN: remote memory on its way (pop_remote() in vq.c) */
+		return rc == -EAGAIN ? 0 : rc;
 	pop_commit(vq, req, cid, ndesc);
 	return 1;
 }
@@ -420,16 +425,29 @@ VQ_INLINE int pop_one(struct vdev_vq *vq, struct vdev_vq_req *req)
 int vdev__vq_packed_pull_head(struct vdev_vq *vq)
 {
 	uint64_t ring = vq->cfg.desc_addr;
-	int rc = vdev__vq_pull(vq, ring + (uint64_t)vq->avail_pos * VQ_DESC_SIZE, VQ_DESC_SIZE);
+	int rc;
 
+	if (!vq->look)
+		vdev__vq_new_look(vq);
+	rc = vdev__vq_pull_since(vq, ring + (uint64_t)vq->avail_pos * VQ_DESC_SIZE, VQ_DESC_SIZE,
+				 vq->look);
 	if (rc || !is_avail(head_flags(vq), vq->avail_wrap))
 		return rc;
 	/*
 	 * The driver wrote the chain before the head's flags (§2.8.21.1), so
-	 * a read that starts after seeing the flags sees all of it; the read
-	 * that saw them may have caught the chain half written.
+	 * a read sent after we saw the flags sees all of it; the read that
+	 * saw them may have caught the chain half written.
 	 */
+	if (!vq->chain_look)
+		vq->chain_look = vdev__mem_remote_now(vq->ctx);
 	return vdev__vq_pull(vq, ring, (uint64_t)vq->size * VQ_DESC_SIZE);
+}
+
+/* Remote: we just asked the driver to kick (pushed): look again, since now. */
+static void remote_relook(struct vdev_vq *vq)
+{
+	vdev__vq_new_look(vq);
+	(void)vdev__vq_packed_pull_head(vq);
 }
 
 int vdev__vq_packed_pop(struct vdev_vq *vq, struct vdev_vq_req *reqs, unsigned int n)
@@ -472,7 +490,7 @@ static bool event_passed(const struct vdev_vq *vq, uint16_t off_wrap, uint32_t o
 int vdev__vq_packed_flush(struct vdev_vq *vq)
 {
 	uint32_t old, ev;
-	bool need;
+	bool need, remote = false;
 
 	if (!vq->pending)
 		return 0;
@@ -484,18 +502,17 @@ int vdev__vq_packed_flush(struct vdev_vq *vq)
 		vdev__vq_ring_dirty(vq, vq->cfg.desc_addr +
 					     (uint64_t)vq->flushed_pos * VQ_DESC_SIZE + DESC_FLAGS,
 				    2);
-		/*
-		 * Remote: pushed (in order); now read the driver's event
-		 * suppression area. A failed read broke the queue; what the
-		 * stale copy says then does not matter.
-		 */
-		if (vq->slow & VQ_SLOW_REMOTE)
-			(void)vdev__vq_pull(vq, vq->cfg.driver_addr, 4);
+		remote = vq->slow & VQ_SLOW_REMOTE;
 	}
 	vq->pending = false;
 	vq->flushed_pos = vq->used_pos;
 	vq->flushed_wrap = vq->used_wrap;
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	/* Remote: the driver's event area cannot be read without waiting: always notify. */
+	if (VQ_UNLIKELY(remote)) {
+		vq->ops.notify(vq->opaque, vq);
+		return 1;
+	}
 	ev = vq_ld32(vq->drv, __ATOMIC_RELAXED);
 	switch ((ev >> 16) & 3) {
 	case VQ_EVENT_DISABLE:
@@ -517,8 +534,13 @@ int vdev__vq_packed_flush(struct vdev_vq *vq)
 
 int vdev__vq_packed_avail(struct vdev_vq *vq)
 {
-	if (VQ_UNLIKELY(vq->slow & VQ_SLOW_REMOTE) && vdev__vq_packed_pull_head(vq))
-		return -EIO;
+	if (VQ_UNLIKELY(vq->slow & VQ_SLOW_REMOTE)) {
+		int rc = vdev__vq_packed_pull_head(vq);
+
+		/* Not known yet: the arrival kicks the queue (rwait). */
+		if (rc)
+			return rc == -EAGAIN ? 0 : rc;
+	}
 	return is_avail(head_flags(vq), vq->avail_wrap);
 }
 

@@ -44,6 +44,13 @@ int vdev__vq_split_pull(struct vdev_vq *vq)
 	return remote_pull_avail(vq);
 }
 
+/* Remote: we just asked the driver to kick (pushed): look again, since now. */
+static void remote_relook(struct vdev_vq *vq)
+{
+	vdev__vq_new_look(vq);
+	(void)remote_pull_avail(vq);
+}
+
 /*
  * Read avail->idx. @return 1 if entries are waiting, 0 if not, -EIO.
  * Remote rings: the callers pulled (a batch starts with a pull, and every
@@ -69,9 +76,12 @@ static void set_avail_event(struct vdev_vq *vq, uint16_t v)
 	if (VQ_UNLIKELY(vq->mhot->logging)) {
 		vdev__vq_ring_dirty(vq, vq->cfg.device_addr + VQ_USED_RING +
 					     (uint64_t)VQ_USED_ELEM * vq->size, 2);
-		/* Remote: pushed; what the driver added before it saw it must be seen now. */
-		if (vq->slow & VQ_SLOW_REMOTE)
-			(void)remote_pull_avail(vq);
+		/*
+		 * Remote: pushed; if it asks for kicks, what the driver added
+		 * before it saw it must be seen now.
+		 */
+		if ((vq->slow & VQ_SLOW_REMOTE) && vq->notify_on)
+			remote_relook(vq);
 	}
 }
 
@@ -372,8 +382,8 @@ VQ_INLINE int pop_one(struct vdev_vq *vq, struct vdev_vq_req *req)
 		return 1;
 	}
 	rc = pop_chain(vq, head, addr, w1, req);
-	if (rc)
-		return rc;
+	if (rc)   /* -EAGAIN: remote memory on its way (pop_remote() in vq.c) */
+		return rc == -EAGAIN ? 0 : rc;
 	pop_commit(vq, req, head);
 	return 1;
 }
@@ -403,16 +413,14 @@ int vdev__vq_split_flush(struct vdev_vq *vq)
 	if (VQ_UNLIKELY(vq->mhot->logging)) {
 		vdev__vq_ring_dirty(vq, vq->cfg.device_addr + VQ_USED_IDX, 2);
 		/*
-		 * Remote: idx is pushed (the client handles our messages in
-		 * order); now read what the driver asks: used_event, the last
-		 * word of the driver area, or its flags, the first.
+		 * Remote: what the driver asks (used_event, flags) cannot be
+		 * read without waiting: always notify (a spurious interrupt
+		 * is harmless; the owner holds it until our writes landed).
 		 */
-		if (vq->slow & VQ_SLOW_REMOTE)
-			(void)vdev__vq_pull(vq, vq->cfg.driver_addr +
-							(vq->event_idx ? VQ_AVAIL_RING +
-									 2 * (uint64_t)vq->size
-								       : 0),
-					    2);
+		if (vq->slow & VQ_SLOW_REMOTE) {
+			vq->ops.notify(vq->opaque, vq);
+			return 1;
+		}
 	}
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (vq->event_idx) {
@@ -440,9 +448,13 @@ static int avail_now(struct vdev_vq *vq)
 
 int vdev__vq_split_avail(struct vdev_vq *vq)
 {
-	if (vq->last_avail == vq->avail_shadow && VQ_UNLIKELY(vq->slow & VQ_SLOW_REMOTE) &&
-	    remote_pull_avail(vq))
-		return -EIO;
+	if (vq->last_avail == vq->avail_shadow && VQ_UNLIKELY(vq->slow & VQ_SLOW_REMOTE)) {
+		int rc = remote_pull_avail(vq);
+
+		/* Not known yet: the arrival kicks the queue (rwait). */
+		if (rc)
+			return rc == -EAGAIN ? 0 : rc;
+	}
 	return avail_now(vq);
 }
 
@@ -459,8 +471,8 @@ int vdev__vq_split_notify_enable(struct vdev_vq *vq, int enable)
 		vq_st16(vq->dev, enable ? 0 : VQ_USED_F_NO_NOTIFY, __ATOMIC_RELAXED);
 		if (VQ_UNLIKELY(vq->mhot->logging)) {
 			vdev__vq_ring_dirty(vq, vq->cfg.device_addr, 2);
-			if (vq->slow & VQ_SLOW_REMOTE)
-				(void)remote_pull_avail(vq);
+			if ((vq->slow & VQ_SLOW_REMOTE) && enable)
+				remote_relook(vq);
 		}
 	}
 	if (!enable)
