@@ -6,7 +6,9 @@
  * virtio-scsi-pci device driven the way a guest driver behind QEMU's
  * vfio-user-pci would: config space and BARs only through REGION_READ /
  * REGION_WRITE. The server runs on a libuv loop in this thread; the client
- * pumps it while it waits for replies.
+ * pumps it while it waits for replies. The message layer and the guest
+ * driver are tests/test_vfio_user_util.h; the transport (one thread, no
+ * reader) is here.
  */
 #include <errno.h>
 #include <poll.h>
@@ -32,41 +34,8 @@
 #include <vdev/virtio_scsi.h>
 
 #include "mock_vmm.h"
+#include "test_vfio_user_util.h"
 #include "vdrv.h"
-
-/* Wire constants, from the spec (not from the library's private header). */
-enum {
-	C_VERSION = 1, C_DMA_MAP, C_DMA_UNMAP, C_GET_INFO, C_REGION_INFO, C_REGION_IO_FDS,
-	C_IRQ_INFO, C_SET_IRQS, C_REGION_READ, C_REGION_WRITE, C_DMA_READ, C_DMA_WRITE,
-	C_RESET, C_DIRTY, C_WRITE_MULTI, C_FEATURE, C_MIG_READ, C_MIG_WRITE,
-};
-#define F_REPLY 0x1u
-#define F_NO_REPLY 0x10u
-#define F_ERROR 0x20u
-#define R_CONFIG 7u
-#define IRQ_INTX 0u
-#define IRQ_MSIX 2u
-#define IRQ_DATA_NONE 1u
-#define IRQ_DATA_BOOL 2u
-#define IRQ_DATA_EVENTFD 4u
-#define IRQ_TRIGGER 32u
-#define CLOSED (-1000)
-
-#define RAM_GPA 0x100000000ull
-#define RAM_SIZE (2u << 20)
-#define QSZ 64u
-#define REQQ 2u
-#define NVEC 4u
-
-struct cl {
-	int sock;
-	uint16_t next_id;
-};
-
-struct vcap {
-	uint8_t bar;
-	uint32_t off;
-};
 
 struct t {
 	struct mock_vmm mv;
@@ -76,20 +45,16 @@ struct t {
 	vdev_vfio_user *vs;
 	char dir[64];
 	char path[96];
-	struct cl c;
+	int sock;                    /* the client's */
 	int hold_backend;
 	int resets;
-	/* guest side */
-	int memfd;
-	uint8_t *ram;
-	struct vdrv_mem mem;
-	struct vdrv_vq vq;
-	int vec[NVEC];
-	struct vcap common, notify, isr;
-	uint32_t notify_mult;
-	uint8_t msix_cap;
-	uint64_t tag;
+	struct vc g;                 /* the client's messages and guest */
 };
+
+static struct t *t_of(struct vc *v)
+{
+	return (struct t *)((char *)v - offsetof(struct t, g));
+}
 
 static void t_event(void *opaque, enum vdev_vfio_user_event ev)
 {
@@ -100,62 +65,22 @@ static void t_event(void *opaque, enum vdev_vfio_user_event ev)
 
 static void pump(struct t *t)
 {
-	uv_run(&t->loop, UV_RUN_NOWAIT);
-	if (!t->hold_backend) {
-		while (vdev_blk_poll(t->blk) > 0)
-			;
-		assert_true(vdev_timers_run(t->mv.ctx) >= 0);
-	}
-	uv_run(&t->loop, UV_RUN_NOWAIT);
+	vc_serve(&t->loop, t->blk, t->mv.ctx, t->hold_backend);
 }
 
-/* ---- the client's message layer ---- */
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	put32(p, (uint32_t)v);
-	put32(p + 4, (uint32_t)(v >> 32));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	return get32(p) | (uint64_t)get32(p + 4) << 32;
-}
+/* ---- the client's transport: this thread sends, and reads while it waits ---- */
 
 static void cl_connect(struct t *t)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-
-	t->c.sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(t->c.sock >= 0);
-	assert_true(strlen(t->path) < sizeof(sa.sun_path));
-	memcpy(sa.sun_path, t->path, strlen(t->path) + 1);
-	assert_int_equal(connect(t->c.sock, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	t->sock = vc_socket(t->path);
 	pump(t);
 }
 
 static void cl_close(struct t *t)
 {
-	if (t->c.sock >= 0)
-		close(t->c.sock);
-	t->c.sock = -1;
+	if (t->sock >= 0)
+		close(t->sock);
+	t->sock = -1;
 	for (int i = 0; i < 5; i++)
 		pump(t);
 }
@@ -163,43 +88,16 @@ static void cl_close(struct t *t)
 /* Send raw bytes with fds. */
 static void cl_send_raw(struct t *t, const void *buf, size_t len, const int *fds, unsigned int nfds)
 {
-	union {
-		char b[CMSG_SPACE(sizeof(int) * 16)];
-		struct cmsghdr align;
-	} u;
-	struct iovec iov = { .iov_base = (void *)(uintptr_t)buf, .iov_len = len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-
-	if (nfds) {
-		struct cmsghdr *c;
-
-		memset(&u, 0, sizeof(u));
-		mh.msg_control = u.b;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-	}
-	assert_int_equal(sendmsg(t->c.sock, &mh, MSG_NOSIGNAL), (ssize_t)len);
+	assert_int_equal(vc_sendmsg(t->sock, buf, len, fds, nfds), 0);
 }
 
-static uint16_t cl_send(struct t *t, uint16_t cmd, uint32_t flags, const void *payload,
+static uint16_t cl_send(struct vc *v, uint16_t cmd, uint32_t flags, const void *payload,
 			uint32_t len, const int *fds, unsigned int nfds)
 {
-	uint8_t *m = malloc(16 + len);
-	uint16_t id = ++t->c.next_id;
+	uint16_t id;
+	uint8_t *m = vc_msg_build(&v->next_id, cmd, flags, payload, len, &id);
 
-	assert_non_null(m);
-	put16(m, id);
-	put16(m + 2, cmd);
-	put32(m + 4, 16 + len);
-	put32(m + 8, flags);
-	put32(m + 12, 0);
-	if (len)
-		memcpy(m + 16, payload, len);
-	cl_send_raw(t, m, 16 + len, fds, nfds);
+	cl_send_raw(t_of(v), m, 16 + len, fds, nfds);
 	free(m);
 	return id;
 }
@@ -207,18 +105,15 @@ static uint16_t cl_send(struct t *t, uint16_t cmd, uint32_t flags, const void *p
 /* Is a reply (or EOF) waiting? */
 static int cl_readable(struct t *t)
 {
-	struct pollfd p = { .fd = t->c.sock, .events = POLLIN };
+	struct pollfd p = { .fd = t->sock, .events = POLLIN };
 
 	return poll(&p, 1, 0) > 0;
 }
 
-/*
- * Wait for the reply to @id (pumping). @return the errno of an error
- * reply, 0, or CLOSED if the server closed the connection. The payload
- * goes to @out (at most @cap bytes; *len the size).
- */
-static int cl_wait(struct t *t, uint16_t id, uint16_t cmd, void *out, size_t cap, size_t *len)
+/* The wait hook: pump until the reply is in the socket, read it, check its header. */
+static int cl_wait(struct vc *v, uint16_t id, uint16_t cmd, void *out, size_t cap, size_t *len)
 {
+	struct t *t = t_of(v);
 	uint8_t h[16];
 	uint32_t size, flags;
 	ssize_t n;
@@ -228,7 +123,7 @@ static int cl_wait(struct t *t, uint16_t id, uint16_t cmd, void *out, size_t cap
 		if (i > 100)
 			usleep(1000);
 	}
-	n = recv(t->c.sock, h, sizeof(h), MSG_WAITALL);
+	n = recv(t->sock, h, sizeof(h), MSG_WAITALL);
 	if (n == 0 || (n < 0 && errno == ECONNRESET))
 		return CLOSED;
 	assert_int_equal(n, 16);
@@ -240,7 +135,7 @@ static int cl_wait(struct t *t, uint16_t id, uint16_t cmd, void *out, size_t cap
 	assert_true(size >= 16);
 	assert_true(size - 16 <= cap);
 	if (size > 16)
-		assert_int_equal(recv(t->c.sock, out, size - 16, MSG_WAITALL), (ssize_t)(size - 16));
+		assert_int_equal(recv(t->sock, out, size - 16, MSG_WAITALL), (ssize_t)(size - 16));
 	if (len)
 		*len = size - 16;
 	if (flags & F_ERROR) {
@@ -251,119 +146,24 @@ static int cl_wait(struct t *t, uint16_t id, uint16_t cmd, void *out, size_t cap
 	return 0;
 }
 
-static int cl_call(struct t *t, uint16_t cmd, const void *payload, uint32_t len, const int *fds,
-		   unsigned int nfds, void *out, size_t cap, size_t *olen)
+/* The used hook: poll the used ring, pumping the server. */
+static int used(struct vc *v, struct vdrv_used *u)
 {
-	uint8_t dummy[64];
-	uint16_t id = cl_send(t, cmd, 0, payload, len, fds, nfds);
+	for (int i = 0; i < 200; i++) {
+		int rc = vdrv_get_used(&v->vq, u);
 
-	if (!out) {
-		out = dummy;
-		cap = sizeof(dummy);
+		assert_true(rc >= 0);
+		if (rc == 1)
+			return 1;
+		pump(t_of(v));
 	}
-	return cl_wait(t, id, cmd, out, cap, olen);
-}
-
-static int cl_version(struct t *t, const char *json, uint16_t major, char *reply, size_t cap)
-{
-	uint8_t m[512];
-	size_t n = strlen(json) + 1, rlen = 0;
-	int rc;
-
-	put16(m, major);
-	put16(m + 2, 0);
-	memcpy(m + 4, json, n);
-	rc = cl_call(t, C_VERSION, m, (uint32_t)(4 + n), NULL, 0, m, sizeof(m), &rlen);
-	if (!rc && reply) {
-		assert_true(rlen > 4 && rlen - 4 < cap);
-		assert_int_equal(m[0] | m[1] << 8, 0);
-		assert_int_equal(m[2] | m[3] << 8, 0);
-		memcpy(reply, m + 4, rlen - 4);
-		assert_int_equal(reply[rlen - 5], '\0');
-	}
-	return rc;
+	return 0;
 }
 
 static const char qemu_caps[] =
 	"{\"capabilities\":{\"migration\":{\"pgsize\":4096,\"max_bitmap_size\":268435456},"
 	"\"max_msg_fds\":16,\"max_data_xfer_size\":1048576,\"pgsizes\":4096,"
 	"\"max_dma_maps\":65535,\"write_multiple\":true}}";
-
-static int region_rw(struct t *t, int write, uint32_t region, uint64_t off, void *buf,
-		     uint32_t count)
-{
-	uint8_t m[16 + 256], out[16 + 4096];
-	size_t len = 0;
-	int rc;
-
-	assert_true(count <= 256);
-	put64(m, off);
-	put32(m + 8, region);
-	put32(m + 12, count);
-	if (write) {
-		memcpy(m + 16, buf, count);
-		return cl_call(t, C_REGION_WRITE, m, 16 + count, NULL, 0, out, sizeof(out), &len);
-	}
-	rc = cl_call(t, C_REGION_READ, m, 16, NULL, 0, out, sizeof(out), &len);
-	if (!rc) {
-		assert_int_equal(len, 16 + count);
-		assert_int_equal(get32(out + 12), count);
-		memcpy(buf, out + 16, count);
-	}
-	return rc;
-}
-
-static uint64_t rd(struct t *t, uint32_t region, uint64_t off, uint32_t n)
-{
-	uint8_t b[8] = { 0 };
-
-	assert_int_equal(region_rw(t, 0, region, off, b, n), 0);
-	return get64(b);
-}
-
-static void wr(struct t *t, uint32_t region, uint64_t off, uint64_t v, uint32_t n)
-{
-	uint8_t b[8];
-
-	put64(b, v);
-	assert_int_equal(region_rw(t, 1, region, off, b, n), 0);
-}
-
-static int dma_map(struct t *t, uint64_t iova, uint64_t size, uint64_t off, int fd)
-{
-	uint8_t m[32];
-
-	put32(m, 32);
-	put32(m + 4, 3);
-	put64(m + 8, off);
-	put64(m + 16, iova);
-	put64(m + 24, size);
-	return cl_call(t, C_DMA_MAP, m, sizeof(m), &fd, fd >= 0, NULL, 0, NULL);
-}
-
-static uint16_t dma_unmap_send(struct t *t, uint64_t iova, uint64_t size, uint32_t flags)
-{
-	uint8_t m[24];
-
-	put32(m, 24);
-	put32(m + 4, flags);
-	put64(m + 8, iova);
-	put64(m + 16, size);
-	return cl_send(t, C_DMA_UNMAP, 0, m, sizeof(m), NULL, 0);
-}
-
-static int set_irqs(struct t *t, uint32_t index, uint32_t flags, uint32_t start, uint32_t count,
-		    const int *fds, unsigned int nfds)
-{
-	uint8_t m[20];
-
-	put32(m, 20);
-	put32(m + 4, flags);
-	put32(m + 8, index);
-	put32(m + 12, start);
-	put32(m + 16, count);
-	return cl_call(t, C_SET_IRQS, m, sizeof(m), fds, nfds, NULL, 0, NULL);
-}
 
 /* ---- fixture ---- */
 
@@ -399,17 +199,8 @@ static struct t *t_new(const char *spec)
 	vo.event = t_event;
 	vo.opaque = t;
 	assert_int_equal(vdev_vfio_user_new(t->dev, &t->loop, &vo, &t->vs), 0);
-	t->c.sock = -1;
-	t->memfd = memfd_create("vfu-guest-ram", MFD_CLOEXEC);
-	assert_true(t->memfd >= 0);
-	assert_int_equal(ftruncate(t->memfd, RAM_SIZE), 0);
-	t->ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, t->memfd, 0);
-	assert_true(t->ram != MAP_FAILED);
-	vdrv_mem_init(&t->mem, t->ram - RAM_GPA, RAM_GPA + 0x1000, RAM_GPA + RAM_SIZE);
-	for (unsigned int i = 0; i < NVEC; i++) {
-		t->vec[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		assert_true(t->vec[i] >= 0);
-	}
+	t->sock = -1;
+	vc_init(&t->g, "vfu-guest-ram", cl_send, cl_wait, used);
 	return t;
 }
 
@@ -421,12 +212,7 @@ static void t_free(struct t *t)
 	assert_int_equal(uv_loop_close(&t->loop), 0);
 	assert_int_not_equal(access(t->path, F_OK), 0);
 	rmdir(t->dir);
-	if (t->vq.size)
-		vdrv_vq_fini(&t->vq);
-	for (unsigned int i = 0; i < NVEC; i++)
-		close(t->vec[i]);
-	munmap(t->ram, RAM_SIZE);
-	close(t->memfd);
+	vc_fini(&t->g);
 	vdev_device_destroy(t->dev);
 	mock_vmm_fini(&t->mv);
 	free(t);
@@ -435,108 +221,19 @@ static void t_free(struct t *t)
 static void t_connect(struct t *t)
 {
 	cl_connect(t);
-	assert_int_equal(cl_version(t, qemu_caps, 0, NULL, 0), 0);
+	assert_int_equal(vc_version(&t->g, qemu_caps, 0, NULL, 0), 0);
 	assert_true(vdev_vfio_user_connected(t->vs));
 }
 
 /* ---- the guest driver, through REGION_READ/WRITE only ---- */
 
-static uint64_t eventfd_take(int fd)
-{
-	uint64_t v = 0;
-
-	if (read(fd, &v, 8) != 8)
-		return 0;
-	return v;
-}
-
-/* Walk the capability list (as a guest does) for virtio-pci structures and MSI-X. */
-static void find_caps(struct t *t)
-{
-	uint8_t ptr = (uint8_t)rd(t, R_CONFIG, 0x34, 1);
-
-	for (int n = 0; n < 48 && ptr; n++) {
-		uint8_t id = (uint8_t)rd(t, R_CONFIG, ptr, 1);
-
-		if (id == 0x11)
-			t->msix_cap = ptr;
-		if (id == 0x09) {
-			uint8_t type = (uint8_t)rd(t, R_CONFIG, ptr + 3u, 1);
-			struct vcap c = { (uint8_t)rd(t, R_CONFIG, ptr + 4u, 1),
-					  (uint32_t)rd(t, R_CONFIG, ptr + 8u, 4) };
-
-			if (type == 1 && !t->common.off)
-				t->common = c;
-			if (type == 2 && !t->notify.off) {
-				t->notify = c;
-				t->notify_mult = (uint32_t)rd(t, R_CONFIG, ptr + 16u, 4);
-			}
-			if (type == 3 && !t->isr.off)
-				t->isr = c;
-		}
-		ptr = (uint8_t)rd(t, R_CONFIG, ptr + 1u, 1);
-	}
-	assert_true(t->common.off || t->common.bar);
-	assert_true(t->notify.off || t->notify.bar);
-	assert_int_not_equal(t->msix_cap, 0);
-}
-
-static uint64_t cc_rd(struct t *t, uint32_t off, uint32_t n)
-{
-	return rd(t, t->common.bar, t->common.off + off, n);
-}
-
-static void cc_wr(struct t *t, uint32_t off, uint64_t v, uint32_t n)
-{
-	wr(t, t->common.bar, t->common.off + off, v, n);
-}
-
-/* Map RAM, bind MSI-X eventfds, bring the virtio device up with the request queue. */
+/* Map RAM, bind MSI-X (or INTx) eventfds, bring the virtio device up with the request queue. */
 static void guest_up_irq(struct t *t, int fresh, int msix)
 {
-	uint16_t ctl;
-
-	assert_int_equal(dma_map(t, RAM_GPA, RAM_SIZE, 0, t->memfd), 0);
-	find_caps(t);
-	/* Memory decoding and bus mastering; MSI-X on (PCI 3.0 §6.8.2.3). */
-	wr(t, R_CONFIG, 0x04, 0x0006, 2);
-	ctl = (uint16_t)rd(t, R_CONFIG, t->msix_cap + 2u, 2);
-	assert_int_equal((ctl & 0x7ff) + 1u, NVEC);
-	if (msix) {
-		wr(t, R_CONFIG, t->msix_cap + 2u, ctl | 0x8000, 2);
-		assert_int_equal(set_irqs(t, IRQ_MSIX, IRQ_DATA_EVENTFD | IRQ_TRIGGER, 0, NVEC,
-					  t->vec, NVEC), 0);
-	} else {
-		assert_int_equal(set_irqs(t, IRQ_INTX, IRQ_DATA_EVENTFD | IRQ_TRIGGER, 0, 1,
-					  t->vec, 1), 0);
-	}
-	if (!fresh)
-		return;
-	cc_wr(t, 0x14, 0, 1);                      /* reset */
-	assert_int_equal(cc_rd(t, 0x14, 1), 0);
-	cc_wr(t, 0x14, 1 | 2, 1);                  /* ACKNOWLEDGE | DRIVER */
-	cc_wr(t, 0x00, 1, 4);
-	assert_true(cc_rd(t, 0x04, 4) & 1);        /* VERSION_1 offered */
-	cc_wr(t, 0x08, 1, 4);
-	cc_wr(t, 0x0c, 1, 4);                      /* accept VERSION_1 only */
-	cc_wr(t, 0x08, 0, 4);
-	cc_wr(t, 0x0c, 0, 4);
-	cc_wr(t, 0x14, 1 | 2 | 8, 1);
-	assert_int_equal(cc_rd(t, 0x14, 1), 1 | 2 | 8);
-	assert_int_equal(vdrv_vq_init(&t->vq, &t->mem, QSZ, 1ull << 32), 0);
-	cc_wr(t, 0x10, 0, 2);                      /* config vector 0 */
-	cc_wr(t, 0x16, REQQ, 2);
-	cc_wr(t, 0x18, QSZ, 2);
-	cc_wr(t, 0x1a, msix ? 1 : 0xffff, 2);      /* request queue on vector 1 */
-	assert_int_equal(cc_rd(t, 0x1a, 2), msix ? 1 : 0xffff);
-	cc_wr(t, 0x20, t->vq.desc_gpa, 4);
-	cc_wr(t, 0x24, t->vq.desc_gpa >> 32, 4);
-	cc_wr(t, 0x28, t->vq.driver_gpa, 4);
-	cc_wr(t, 0x2c, t->vq.driver_gpa >> 32, 4);
-	cc_wr(t, 0x30, t->vq.device_gpa, 4);
-	cc_wr(t, 0x34, t->vq.device_gpa >> 32, 4);
-	cc_wr(t, 0x1c, 1, 2);
-	cc_wr(t, 0x14, 1 | 2 | 4 | 8, 1);          /* DRIVER_OK */
+	assert_int_equal(vc_dma_map(&t->g, RAM_GPA, RAM_SIZE, 0, t->g.memfd), 0);
+	vc_irqs_up(&t->g, msix);
+	if (fresh)
+		vc_virtio_up(&t->g, msix ? 1 : 0xffff);   /* request queue on vector 1 */
 }
 
 static void guest_up(struct t *t, int fresh)
@@ -544,105 +241,12 @@ static void guest_up(struct t *t, int fresh)
 	guest_up_irq(t, fresh, 1);
 }
 
-static void kick(struct t *t, uint32_t q)
-{
-	uint32_t noff;
-
-	cc_wr(t, 0x16, q, 2);
-	noff = (uint32_t)cc_rd(t, 0x1e, 2);
-	wr(t, t->notify.bar, t->notify.off + noff * t->notify_mult, q, 2);
-}
-
-struct cmd {
-	uint64_t token, resp, din;
-};
-
-/* A SCSI command on the request queue (VIRTIO 1.2 §5.6.6.1), kicked. */
-static void scsi(struct t *t, const uint8_t *cdb, const void *dout, uint32_t dout_len,
-		 uint32_t din_len, struct cmd *c)
-{
-	struct vdrv_seg s[4];
-	unsigned int n = 0;
-	uint64_t h = vdrv_alloc(&t->mem, 51, 8);
-	uint8_t *hp = vdrv_host(&t->mem, h);
-
-	hp[0] = 1;
-	hp[2] = 0x40;
-	put64(hp + 8, ++t->tag);
-	memcpy(hp + 19, cdb, 10);
-	s[n++] = (struct vdrv_seg){ h, 51, 0 };
-	if (dout_len) {
-		uint64_t d = vdrv_alloc(&t->mem, dout_len, 8);
-
-		memcpy(vdrv_host(&t->mem, d), dout, dout_len);
-		s[n++] = (struct vdrv_seg){ d, dout_len, 0 };
-	}
-	c->resp = vdrv_alloc(&t->mem, 108, 8);
-	memset(vdrv_host(&t->mem, c->resp), 0xee, 108);
-	s[n++] = (struct vdrv_seg){ c->resp, 108, 1 };
-	c->din = 0;
-	if (din_len) {
-		c->din = vdrv_alloc(&t->mem, din_len, 8);
-		s[n++] = (struct vdrv_seg){ c->din, din_len, 1 };
-	}
-	c->token = t->tag;
-	assert_true(vdrv_add(&t->vq, s, n, 0, c->token) >= 0);
-	vdrv_publish(&t->vq);
-	kick(t, REQQ);
-}
-
-static int used(struct t *t, struct vdrv_used *u)
-{
-	for (int i = 0; i < 200; i++) {
-		int rc = vdrv_get_used(&t->vq, u);
-
-		assert_true(rc >= 0);
-		if (rc == 1)
-			return 1;
-		pump(t);
-	}
-	return 0;
-}
-
-/* TEST UNIT READY until GOOD: the power-on unit attention comes first (SAM-5 §5.14). */
-static void clear_ua(struct t *t)
-{
-	uint8_t cdb[10] = { 0 };
-	struct vdrv_used u;
-	struct cmd c;
-
-	for (int i = 0; i < 3; i++) {
-		scsi(t, cdb, NULL, 0, 0, &c);
-		assert_int_equal(used(t, &u), 1);
-		if (((const uint8_t *)vdrv_host(&t->mem, c.resp))[10] == 0)
-			return;
-	}
-	fail_msg("TEST UNIT READY never GOOD");
-}
-
-static void rw10(uint8_t *cdb, int write, uint32_t lba, uint16_t blocks)
-{
-	memset(cdb, 0, 10);
-	cdb[0] = write ? 0x2a : 0x28;
-	cdb[5] = (uint8_t)lba;
-	cdb[8] = (uint8_t)blocks;
-}
-
 /* Run a command to completion: status GOOD, and the request queue's MSI-X eventfd fired. */
 static void scsi_ok(struct t *t, const uint8_t *cdb, const void *dout, uint32_t dout_len,
-		    uint32_t din_len, struct cmd *c)
+		    uint32_t din_len, struct vc_cmd *c)
 {
-	struct vdrv_used u;
-	const uint8_t *r;
-
-	eventfd_take(t->vec[1]);
-	scsi(t, cdb, dout, dout_len, din_len, c);
-	assert_int_equal(used(t, &u), 1);
-	assert_int_equal(u.token, c->token);
-	r = vdrv_host(&t->mem, c->resp);
-	assert_int_equal(r[11], 0);   /* VIRTIO_SCSI_S_OK */
-	assert_int_equal(r[10], 0);   /* GOOD */
-	assert_true(eventfd_take(t->vec[1]) >= 1);
+	vc_scsi_ok(&t->g, cdb, dout, dout_len, din_len, c);
+	assert_true(vc_eventfd_take(t->g.vec[1]) >= 1);
 }
 
 /* ---- tests ---- */
@@ -660,14 +264,15 @@ static void test_version_and_info(void **state)
 	/* Anything before VERSION is refused. */
 	put32(m, 16);
 	memset(m + 4, 0, 12);
-	assert_int_equal(cl_call(t, C_GET_INFO, m, 16, NULL, 0, out, sizeof(out), NULL), EINVAL);
-	assert_int_equal(cl_version(t, qemu_caps, 0, caps, sizeof(caps)), 0);
+	assert_int_equal(vc_call(&t->g, C_GET_INFO, m, 16, NULL, 0, out, sizeof(out), NULL),
+			 EINVAL);
+	assert_int_equal(vc_version(&t->g, qemu_caps, 0, caps, sizeof(caps)), 0);
 	assert_non_null(strstr(caps, "\"max_msg_fds\":16"));
 	assert_non_null(strstr(caps, "\"max_data_xfer_size\":1048576"));
 	assert_non_null(strstr(caps, "\"pgsizes\":4096"));
 	assert_true(caps[0] == '{');
 
-	assert_int_equal(cl_call(t, C_GET_INFO, m, 16, NULL, 0, out, sizeof(out), &len), 0);
+	assert_int_equal(vc_call(&t->g, C_GET_INFO, m, 16, NULL, 0, out, sizeof(out), &len), 0);
 	assert_int_equal(len, 16);
 	assert_int_equal(get32(out + 4), 3);       /* RESET | PCI */
 	assert_int_equal(get32(out + 8), 9);       /* BAR0-5, ROM, CONFIG, VGA */
@@ -679,8 +284,8 @@ static void test_version_and_info(void **state)
 		memset(m, 0, sizeof(m));
 		put32(m, 32);
 		put32(m + 8, r);
-		assert_int_equal(cl_call(t, C_REGION_INFO, m, 32, NULL, 0, out, sizeof(out), &len),
-				 0);
+		assert_int_equal(vc_call(&t->g, C_REGION_INFO, m, 32, NULL, 0, out, sizeof(out),
+					 &len), 0);
 		assert_int_equal(len, 32);
 		assert_int_equal(get32(out + 8), r);
 		if (r < 6 && !vdev_pci_bar_get_info(vdev_device_pci(t->dev), (int)r, &bi))
@@ -694,20 +299,22 @@ static void test_version_and_info(void **state)
 	vdev_pci_bar_get_info(vdev_device_pci(t->dev), 4, &bi);
 	assert_true(bi.size >= 0x4000);
 	put32(m + 8, 9);
-	assert_int_equal(cl_call(t, C_REGION_INFO, m, 32, NULL, 0, out, sizeof(out), NULL), EINVAL);
+	assert_int_equal(vc_call(&t->g, C_REGION_INFO, m, 32, NULL, 0, out, sizeof(out), NULL),
+			 EINVAL);
 
 	memset(m, 0, 16);
 	put32(m, 16);
 	put32(m + 8, IRQ_MSIX);
-	assert_int_equal(cl_call(t, C_IRQ_INFO, m, 16, NULL, 0, out, sizeof(out), &len), 0);
+	assert_int_equal(vc_call(&t->g, C_IRQ_INFO, m, 16, NULL, 0, out, sizeof(out), &len), 0);
 	assert_int_equal(get32(out + 12), NVEC);
 	assert_true(get32(out + 4) & 1);           /* EVENTFD */
 	put32(m + 8, IRQ_INTX);
-	assert_int_equal(cl_call(t, C_IRQ_INFO, m, 16, NULL, 0, out, sizeof(out), &len), 0);
+	assert_int_equal(vc_call(&t->g, C_IRQ_INFO, m, 16, NULL, 0, out, sizeof(out), &len), 0);
 	assert_int_equal(get32(out + 12), 1);
 	assert_int_equal(get32(out + 4) & 7, 7);   /* EVENTFD | MASKABLE | AUTOMASKED */
 	put32(m + 8, 5);
-	assert_int_equal(cl_call(t, C_IRQ_INFO, m, 16, NULL, 0, out, sizeof(out), NULL), EINVAL);
+	assert_int_equal(vc_call(&t->g, C_IRQ_INFO, m, 16, NULL, 0, out, sizeof(out), NULL),
+			 EINVAL);
 	t_free(t);
 }
 
@@ -720,22 +327,22 @@ static void test_config_space(void **state)
 
 	(void)state;
 	t_connect(t);
-	assert_int_equal(rd(t, R_CONFIG, 0, 2), 0x1af4);
-	assert_int_equal(rd(t, R_CONFIG, 2, 2), 0x1048);   /* 0x1040 + virtio-scsi (8) */
+	assert_int_equal(vc_rd(&t->g, R_CONFIG, 0, 2), 0x1af4);
+	assert_int_equal(vc_rd(&t->g, R_CONFIG, 2, 2), 0x1048);   /* 0x1040 + virtio-scsi (8) */
 	/* One 256-byte read equals what the PCI model holds. */
-	assert_int_equal(region_rw(t, 0, R_CONFIG, 0, cfg, 256), 0);
+	assert_int_equal(vc_region_rw(&t->g, 0, R_CONFIG, 0, cfg, 256), 0);
 	assert_int_equal(vdev_pci_config_read(vdev_device_pci(t->dev), 0, direct, 256), 0);
 	assert_memory_equal(cfg, direct, 256);
 	/* BAR sizing (PCI 3.0 §6.2.5.1): all ones, read back the size mask. */
 	vdev_pci_bar_get_info(vdev_device_pci(t->dev), 4, &bi);
-	wr(t, R_CONFIG, 0x20, 0xffffffff, 4);
-	wr(t, R_CONFIG, 0x24, 0xffffffff, 4);
-	v = rd(t, R_CONFIG, 0x20, 4) | rd(t, R_CONFIG, 0x24, 4) << 32;
+	vc_wr(&t->g, R_CONFIG, 0x20, 0xffffffff, 4);
+	vc_wr(&t->g, R_CONFIG, 0x24, 0xffffffff, 4);
+	v = vc_rd(&t->g, R_CONFIG, 0x20, 4) | vc_rd(&t->g, R_CONFIG, 0x24, 4) << 32;
 	assert_int_equal(v & ~0xfull, ~(bi.size - 1));
 	assert_int_equal(v & 0x6, 0x4);                    /* 64-bit memory */
-	wr(t, R_CONFIG, 0x20, 0xfe000000, 4);
-	wr(t, R_CONFIG, 0x24, 0, 4);
-	wr(t, R_CONFIG, 0x04, 0x0002, 2);
+	vc_wr(&t->g, R_CONFIG, 0x20, 0xfe000000, 4);
+	vc_wr(&t->g, R_CONFIG, 0x24, 0, 4);
+	vc_wr(&t->g, R_CONFIG, 0x04, 0x0002, 2);
 	vdev_pci_bar_get_info(vdev_device_pci(t->dev), 4, &bi);
 	assert_int_equal(bi.addr, 0xfe000000);
 	assert_int_equal(bi.decoding, 1);
@@ -747,9 +354,83 @@ static void test_config_space(void **state)
 		put32(m + 8, R_CONFIG);
 		put32(m + 12, 1);
 		m[16] = 0x0b;
-		cl_send(t, C_REGION_WRITE, F_NO_REPLY, m, 17, NULL, 0);
-		assert_int_equal(rd(t, R_CONFIG, 0x3c, 1), 0x0b);
+		vc_send(&t->g, C_REGION_WRITE, F_NO_REPLY, m, 17, NULL, 0);
+		assert_int_equal(vc_rd(&t->g, R_CONFIG, 0x3c, 1), 0x0b);
 	}
+	t_free(t);
+}
+
+/* One REGION_WRITE_MULTI entry: @count (<= 8) bytes of @val at @off in @region. */
+static void multi_entry(uint8_t *e, uint64_t off, uint32_t region, uint32_t count, uint64_t val)
+{
+	memset(e, 0, 24);
+	put64(e, off);
+	put32(e + 8, region);
+	put32(e + 12, count);
+	put64(e + 16, val);
+}
+
+/*
+ * REGION_WRITE_MULTI (offered as "write_multiple"): the entries are
+ * applied in order; one bad entry, or a bad count, and nothing is.
+ */
+static void test_write_multi(void **state)
+{
+	struct t *t = t_new("virtio-scsi-pci,num-queues=1,queue-size=64");
+	uint8_t m[8 + 4 * 24];
+	char caps[512];
+
+	(void)state;
+	cl_connect(t);
+	assert_int_equal(vc_version(&t->g, qemu_caps, 0, caps, sizeof(caps)), 0);
+	assert_non_null(strstr(caps, "\"write_multiple\":true"));
+	/* Interrupt Line twice (the last wins), then the command register; posted. */
+	put64(m, 3);
+	multi_entry(m + 8, 0x3c, R_CONFIG, 1, 0x05);
+	multi_entry(m + 32, 0x3c, R_CONFIG, 1, 0x0a);
+	multi_entry(m + 56, 0x04, R_CONFIG, 2, 0x0002);
+	vc_send(&t->g, C_WRITE_MULTI, F_NO_REPLY, m, 8 + 3 * 24, NULL, 0);
+	assert_int_equal(vc_rd(&t->g, R_CONFIG, 0x3c, 1), 0x0a);
+	assert_int_equal(vc_rd(&t->g, R_CONFIG, 0x04, 2) & 0x2, 0x2);
+	/* A reply when asked for one. */
+	put64(m, 1);
+	multi_entry(m + 8, 0x3c, R_CONFIG, 1, 0x07);
+	assert_int_equal(vc_call(&t->g, C_WRITE_MULTI, m, 8 + 24, NULL, 0, NULL, 0, NULL), 0);
+	assert_int_equal(vc_rd(&t->g, R_CONFIG, 0x3c, 1), 0x07);
+	/* Each bad message after one good entry: an error, and the good entry not applied. */
+	for (int bad = 0; bad < 6; bad++) {
+		uint32_t len = 8 + 2 * 24;
+
+		put64(m, 2);
+		multi_entry(m + 8, 0x3c, R_CONFIG, 1, 0x33);
+		multi_entry(m + 32, 0x3c, R_CONFIG, 1, 0x44);
+		switch (bad) {
+		case 0: put32(m + 32 + 12, 9); break;            /* more than 8 bytes */
+		case 1: put32(m + 32 + 12, 0); break;            /* none */
+		case 2: put32(m + 32 + 8, 9); break;             /* no such region */
+		case 3: put64(m + 32, 0x100); break;             /* past config space */
+		case 4: put64(m, 3); break;                      /* count and size disagree */
+		default: put64(m, 0); len = 8; break;            /* nothing */
+		}
+		assert_int_equal(vc_call(&t->g, C_WRITE_MULTI, m, len, NULL, 0, NULL, 0, NULL),
+				 EINVAL);
+		assert_int_equal(vc_rd(&t->g, R_CONFIG, 0x3c, 1), 0x07);
+	}
+	/* More entries than a client may send (QEMU's 200): refused. */
+	{
+		uint32_t n = 201, len = 8 + n * 24;
+		uint8_t *big = calloc(1, len);
+
+		assert_non_null(big);
+		put64(big, n);
+		for (uint32_t i = 0; i < n; i++)
+			multi_entry(big + 8 + i * 24, 0x3c, R_CONFIG, 1, 0x55);
+		assert_int_equal(vc_call(&t->g, C_WRITE_MULTI, big, len, NULL, 0, NULL, 0, NULL),
+				 EINVAL);
+		free(big);
+	}
+	assert_int_equal(vc_rd(&t->g, R_CONFIG, 0x3c, 1), 0x07);
+	assert_true(vdev_vfio_user_connected(t->vs));
 	t_free(t);
 }
 
@@ -757,28 +438,29 @@ static void test_scsi_end_to_end(void **state)
 {
 	struct t *t = t_new("virtio-scsi-pci,num-queues=1,queue-size=64");
 	uint8_t cdb[10], data[1024];
-	struct cmd c;
+	struct vc_cmd c;
 
 	(void)state;
 	t_connect(t);
 	guest_up(t, 1);
-	clear_ua(t);
+	vc_clear_ua(&t->g);
 	for (unsigned int i = 0; i < sizeof(data); i++)
 		data[i] = (uint8_t)(i * 7 + 1);
-	rw10(cdb, 1, 5, 2);
+	scsi_cdb_rw10(cdb, 1, 5, 2);
 	scsi_ok(t, cdb, data, sizeof(data), 0, &c);
-	rw10(cdb, 0, 5, 2);
+	scsi_cdb_rw10(cdb, 0, 5, 2);
 	scsi_ok(t, cdb, NULL, 0, sizeof(data), &c);
-	assert_memory_equal(vdrv_host(&t->mem, c.din), data, sizeof(data));
+	assert_memory_equal(vdrv_host(&t->g.mem, c.din), data, sizeof(data));
 	/* A vector whose eventfd is taken away delivers nothing (QEMU's masking). */
-	assert_int_equal(set_irqs(t, IRQ_MSIX, IRQ_DATA_EVENTFD | IRQ_TRIGGER, 1, 1, NULL, 0), 0);
-	scsi(t, cdb, NULL, 0, sizeof(data), &c);
+	assert_int_equal(vc_set_irqs(&t->g, IRQ_MSIX, IRQ_DATA_EVENTFD | IRQ_TRIGGER, 1, 1, NULL,
+				     0), 0);
+	vc_scsi(&t->g, cdb, NULL, 0, sizeof(data), &c);
 	{
 		struct vdrv_used u;
 
-		assert_int_equal(used(t, &u), 1);
+		assert_int_equal(vc_used(&t->g, &u), 1);
 	}
-	assert_int_equal(eventfd_take(t->vec[1]), 0);
+	assert_int_equal(vc_eventfd_take(t->g.vec[1]), 0);
 	/* DATA_BOOL trigger fires a bound vector by hand. */
 	{
 		uint8_t m[21];
@@ -789,8 +471,8 @@ static void test_scsi_end_to_end(void **state)
 		put32(m + 12, 2);
 		put32(m + 16, 1);
 		m[20] = 1;
-		assert_int_equal(cl_call(t, C_SET_IRQS, m, 21, NULL, 0, NULL, 0, NULL), 0);
-		assert_int_equal(eventfd_take(t->vec[2]), 1);
+		assert_int_equal(vc_call(&t->g, C_SET_IRQS, m, 21, NULL, 0, NULL, 0, NULL), 0);
+		assert_int_equal(vc_eventfd_take(t->g.vec[2]), 1);
 	}
 	t_free(t);
 }
@@ -801,28 +483,28 @@ static void test_intx(void **state)
 	struct t *t = t_new("virtio-scsi-pci,num-queues=1,queue-size=64");
 	uint8_t cdb[10] = { 0 };
 	struct vdrv_used u;
-	struct cmd c;
+	struct vc_cmd c;
 
 	(void)state;
 	t_connect(t);
 	guest_up_irq(t, 1, 0);
-	eventfd_take(t->vec[0]);
-	scsi(t, cdb, NULL, 0, 0, &c);
-	assert_int_equal(used(t, &u), 1);
-	assert_int_equal(eventfd_take(t->vec[0]), 1);
-	assert_true(rd(t, t->isr.bar, t->isr.off, 1) & 1);   /* ISR read deasserts */
+	vc_eventfd_take(t->g.vec[0]);
+	vc_scsi(&t->g, cdb, NULL, 0, 0, &c);
+	assert_int_equal(vc_used(&t->g, &u), 1);
+	assert_int_equal(vc_eventfd_take(t->g.vec[0]), 1);
+	assert_true(vc_rd(&t->g, t->g.isr.bar, t->g.isr.off, 1) & 1);   /* ISR read deasserts */
 	/* Still masked: the next interrupt waits for the unmask. */
-	scsi(t, cdb, NULL, 0, 0, &c);
-	assert_int_equal(used(t, &u), 1);
-	assert_int_equal(eventfd_take(t->vec[0]), 0);
-	assert_int_equal(set_irqs(t, IRQ_INTX, IRQ_DATA_NONE | 16, 0, 1, NULL, 0), 0);
-	assert_int_equal(eventfd_take(t->vec[0]), 1);        /* line still high: fires */
-	assert_true(rd(t, t->isr.bar, t->isr.off, 1) & 1);
-	assert_int_equal(set_irqs(t, IRQ_INTX, IRQ_DATA_NONE | 16, 0, 1, NULL, 0), 0);
-	assert_int_equal(eventfd_take(t->vec[0]), 0);        /* low now: nothing */
-	scsi(t, cdb, NULL, 0, 0, &c);
-	assert_int_equal(used(t, &u), 1);
-	assert_int_equal(eventfd_take(t->vec[0]), 1);
+	vc_scsi(&t->g, cdb, NULL, 0, 0, &c);
+	assert_int_equal(vc_used(&t->g, &u), 1);
+	assert_int_equal(vc_eventfd_take(t->g.vec[0]), 0);
+	assert_int_equal(vc_set_irqs(&t->g, IRQ_INTX, IRQ_DATA_NONE | 16, 0, 1, NULL, 0), 0);
+	assert_int_equal(vc_eventfd_take(t->g.vec[0]), 1);        /* line still high: fires */
+	assert_true(vc_rd(&t->g, t->g.isr.bar, t->g.isr.off, 1) & 1);
+	assert_int_equal(vc_set_irqs(&t->g, IRQ_INTX, IRQ_DATA_NONE | 16, 0, 1, NULL, 0), 0);
+	assert_int_equal(vc_eventfd_take(t->g.vec[0]), 0);        /* low now: nothing */
+	vc_scsi(&t->g, cdb, NULL, 0, 0, &c);
+	assert_int_equal(vc_used(&t->g, &u), 1);
+	assert_int_equal(vc_eventfd_take(t->g.vec[0]), 1);
 	/* The context's own INTx hook never saw any of it. */
 	assert_int_equal(t->mv.n_intx, 0);
 	t_free(t);
@@ -833,20 +515,20 @@ static void test_unmap_waits_for_inflight(void **state)
 	struct t *t = t_new("virtio-scsi-pci,num-queues=1,queue-size=64");
 	uint8_t cdb[10], out[64];
 	struct vdrv_used u;
-	struct cmd c;
+	struct vc_cmd c;
 	uint16_t id;
 
 	(void)state;
 	t_connect(t);
 	guest_up(t, 1);
-	clear_ua(t);
+	vc_clear_ua(&t->g);
 	t->hold_backend = 1;
-	rw10(cdb, 0, 0, 8);
-	scsi(t, cdb, NULL, 0, 4096, &c);
+	scsi_cdb_rw10(cdb, 0, 0, 8);
+	vc_scsi(&t->g, cdb, NULL, 0, 4096, &c);
 	for (int i = 0; i < 5; i++)
 		pump(t);
-	assert_int_equal(vdrv_get_used(&t->vq, &u), 0);   /* in flight at the backend */
-	id = dma_unmap_send(t, RAM_GPA, RAM_SIZE, 0);
+	assert_int_equal(vdrv_get_used(&t->g.vq, &u), 0);   /* in flight at the backend */
+	id = vc_dma_unmap_send(&t->g, RAM_GPA, RAM_SIZE, 0);
 	for (int i = 0; i < 50; i++) {
 		pump(t);
 		usleep(200);
@@ -854,13 +536,13 @@ static void test_unmap_waits_for_inflight(void **state)
 	assert_false(cl_readable(t));                      /* the reply waits */
 	assert_int_equal(vdev_mem_region_count(t->mv.ctx), 1);
 	t->hold_backend = 0;
-	assert_int_equal(cl_wait(t, id, C_DMA_UNMAP, out, sizeof(out), NULL), 0);
+	assert_int_equal(vc_wait(&t->g, id, C_DMA_UNMAP, out, sizeof(out), NULL), 0);
 	/* The request completed into guest RAM before the region went. */
-	assert_int_equal(vdrv_get_used(&t->vq, &u), 1);
+	assert_int_equal(vdrv_get_used(&t->g.vq, &u), 1);
 	assert_int_equal(u.token, c.token);
 	assert_int_equal(vdev_mem_region_count(t->mv.ctx), 0);
 	/* The server reads messages again. */
-	assert_int_equal(rd(t, R_CONFIG, 0, 2), 0x1af4);
+	assert_int_equal(vc_rd(&t->g, R_CONFIG, 0, 2), 0x1af4);
 	t_free(t);
 }
 
@@ -868,34 +550,35 @@ static void test_reset_and_reconnect(void **state)
 {
 	struct t *t = t_new("virtio-scsi-pci,num-queues=1,queue-size=64");
 	uint8_t cdb[10];
-	struct cmd c;
+	struct vc_cmd c;
 
 	(void)state;
 	t_connect(t);
 	guest_up(t, 1);
-	assert_int_equal(cc_rd(t, 0x14, 1), 15);
-	assert_int_equal(cl_call(t, C_RESET, NULL, 0, NULL, 0, NULL, 0, NULL), 0);
+	assert_int_equal(vc_cc_rd(&t->g, 0x14, 1), 15);
+	assert_int_equal(vc_call(&t->g, C_RESET, NULL, 0, NULL, 0, NULL, 0, NULL), 0);
 	assert_int_equal(t->resets, 1);
-	assert_int_equal(cc_rd(t, 0x14, 1), 0);
-	assert_int_equal(rd(t, R_CONFIG, 0x04, 2) & 6, 0);  /* function reset too */
+	assert_int_equal(vc_cc_rd(&t->g, 0x14, 1), 0);
+	assert_int_equal(vc_rd(&t->g, R_CONFIG, 0x04, 2) & 6, 0);  /* function reset too */
 	/* The guest brings it up again and it works. */
-	vdrv_vq_fini(&t->vq);
-	memset(&t->vq, 0, sizeof(t->vq));
-	assert_int_equal(dma_map(t, RAM_GPA, RAM_SIZE, 0, t->memfd), EEXIST);
-	wr(t, R_CONFIG, 0x04, 0x0006, 2);
-	cc_wr(t, 0x14, 0, 1);
+	vdrv_vq_fini(&t->g.vq);
+	memset(&t->g.vq, 0, sizeof(t->g.vq));
+	assert_int_equal(vc_dma_map(&t->g, RAM_GPA, RAM_SIZE, 0, t->g.memfd), EEXIST);
+	vc_wr(&t->g, R_CONFIG, 0x04, 0x0006, 2);
+	vc_cc_wr(&t->g, 0x14, 0, 1);
 	{
 		/* Reuse guest_up's virtio part: RAM and MSI-X stay. */
-		uint16_t ctl = (uint16_t)rd(t, R_CONFIG, t->msix_cap + 2u, 2);
+		uint16_t ctl = (uint16_t)vc_rd(&t->g, R_CONFIG, t->g.msix_cap + 2u, 2);
 
-		wr(t, R_CONFIG, t->msix_cap + 2u, ctl | 0x8000, 2);
+		vc_wr(&t->g, R_CONFIG, t->g.msix_cap + 2u, ctl | 0x8000, 2);
 	}
-	assert_int_equal(dma_unmap_send(t, 0, 0, 2) > 0, 1);   /* UNMAP_ALL */
-	assert_int_equal(cl_wait(t, t->c.next_id, C_DMA_UNMAP, (uint8_t[64]){ 0 }, 64, NULL), 0);
+	assert_int_equal(vc_dma_unmap_send(&t->g, 0, 0, 2) > 0, 1);   /* UNMAP_ALL */
+	assert_int_equal(vc_wait(&t->g, t->g.next_id, C_DMA_UNMAP, (uint8_t[64]){ 0 }, 64, NULL),
+			 0);
 	assert_int_equal(vdev_mem_region_count(t->mv.ctx), 0);
 	guest_up(t, 1);
-	clear_ua(t);
-	rw10(cdb, 0, 0, 1);
+	vc_clear_ua(&t->g);
+	scsi_cdb_rw10(cdb, 0, 0, 1);
 	scsi_ok(t, cdb, NULL, 0, 512, &c);
 	/* The client goes: device reset, memory gone; the next client is served. */
 	cl_close(t);
@@ -903,7 +586,7 @@ static void test_reset_and_reconnect(void **state)
 	assert_int_equal(vdev_mem_region_count(t->mv.ctx), 0);
 	assert_int_equal(vdev_virtio_status(vdev_device_virtio(t->dev)), 0);
 	t_connect(t);
-	assert_int_equal(rd(t, R_CONFIG, 0, 2), 0x1af4);
+	assert_int_equal(vc_rd(&t->g, R_CONFIG, 0, 2), 0x1af4);
 	t_free(t);
 }
 
@@ -915,7 +598,7 @@ static int feature(struct t *t, uint32_t flags, int has_state, uint32_t st, uint
 	put32(m + 4, flags);
 	put32(m + 8, st);
 	put32(m + 12, 0);
-	return cl_call(t, C_FEATURE, m, has_state ? 16 : 8, NULL, 0, out, 64, NULL);
+	return vc_call(&t->g, C_FEATURE, m, has_state ? 16 : 8, NULL, 0, out, 64, NULL);
 }
 
 #define FEAT_GET (1u << 16)
@@ -928,14 +611,14 @@ static void test_migration(void **state)
 	struct t *b = t_new("virtio-scsi-pci,num-queues=1,queue-size=64");
 	uint8_t cdb[10], out[64], *blob = NULL, *chunk = malloc(16 + 4096 + 8);
 	size_t blen = 0, len;
-	struct cmd c;
+	struct vc_cmd c;
 
 	(void)state;
 	assert_non_null(chunk);
 	t_connect(a);
 	guest_up(a, 1);
-	clear_ua(a);
-	rw10(cdb, 0, 0, 1);
+	vc_clear_ua(&a->g);
+	scsi_cdb_rw10(cdb, 0, 0, 1);
 	scsi_ok(a, cdb, NULL, 0, 512, &c);
 	/* The migration feature says STOP_COPY. */
 	assert_int_equal(feature(a, FEAT_GET | 1, 0, 0, out), 0);
@@ -945,7 +628,7 @@ static void test_migration(void **state)
 	/* Reading data outside STOP_COPY is refused. */
 	put32(chunk, 8);
 	put32(chunk + 4, 4096);
-	assert_int_equal(cl_call(a, C_MIG_READ, chunk, 8, NULL, 0, out, sizeof(out), NULL),
+	assert_int_equal(vc_call(&a->g, C_MIG_READ, chunk, 8, NULL, 0, out, sizeof(out), NULL),
 			 EINVAL);
 	assert_int_equal(feature(a, FEAT_SET | MIG_STATE, 1, 3, out), 0);  /* -> STOP_COPY */
 	assert_int_equal(get32(out + 8), 3);
@@ -954,7 +637,8 @@ static void test_migration(void **state)
 
 		put32(chunk, 8);
 		put32(chunk + 4, 4096);
-		assert_int_equal(cl_call(a, C_MIG_READ, chunk, 8, NULL, 0, r, sizeof(r), &len), 0);
+		assert_int_equal(vc_call(&a->g, C_MIG_READ, chunk, 8, NULL, 0, r, sizeof(r), &len),
+				 0);
 		assert_int_equal(get32(r + 4), len - 8);
 		if (len == 8)
 			break;
@@ -967,7 +651,7 @@ static void test_migration(void **state)
 
 	/* Destination: same guest RAM, state loaded, the ring goes on. */
 	t_connect(b);
-	assert_int_equal(dma_map(b, RAM_GPA, RAM_SIZE, 0, a->memfd), 0);
+	assert_int_equal(vc_dma_map(&b->g, RAM_GPA, RAM_SIZE, 0, a->g.memfd), 0);
 	assert_int_equal(feature(b, FEAT_SET | MIG_STATE, 1, 4, out), 0);  /* RESUMING */
 	for (size_t off = 0; off < blen; off += 4096) {
 		uint32_t n = (uint32_t)(blen - off < 4096 ? blen - off : 4096);
@@ -975,31 +659,32 @@ static void test_migration(void **state)
 		put32(chunk, 8 + n);
 		put32(chunk + 4, n);
 		memcpy(chunk + 8, blob + off, n);
-		assert_int_equal(cl_call(b, C_MIG_WRITE, chunk, 8 + n, NULL, 0, NULL, 0, NULL), 0);
+		assert_int_equal(vc_call(&b->g, C_MIG_WRITE, chunk, 8 + n, NULL, 0, NULL, 0, NULL),
+				 0);
 	}
 	assert_int_equal(feature(b, FEAT_SET | MIG_STATE, 1, 2, out), 0);  /* -> RUNNING */
 	assert_int_equal(get32(out + 8), 2);
-	assert_int_equal(set_irqs(b, IRQ_MSIX, IRQ_DATA_EVENTFD | IRQ_TRIGGER, 0, NVEC, b->vec,
-				  NVEC), 0);
+	assert_int_equal(vc_set_irqs(&b->g, IRQ_MSIX, IRQ_DATA_EVENTFD | IRQ_TRIGGER, 0, NVEC,
+				     b->g.vec, NVEC), 0);
 	assert_int_equal(vdev_virtio_status(vdev_device_virtio(b->dev)), 15);
 	/* b drives a's rings now (the same memory); find b's structures first. */
-	find_caps(b);
-	b->vq = a->vq;
-	memset(&a->vq, 0, sizeof(a->vq));
-	b->mem = a->mem;
-	b->tag = a->tag;
-	rw10(cdb, 0, 0, 1);
+	vc_find_caps(&b->g);
+	b->g.vq = a->g.vq;
+	memset(&a->g.vq, 0, sizeof(a->g.vq));
+	b->g.mem = a->g.mem;
+	b->g.tag = a->g.tag;
+	scsi_cdb_rw10(cdb, 0, 0, 1);
 	scsi_ok(b, cdb, NULL, 0, 512, &c);
 	/* A stream that does not load leaves the state machine in ERROR. */
 	assert_int_equal(feature(a, FEAT_SET | MIG_STATE, 1, 4, out), 0);
 	put32(chunk, 8 + 16);
 	put32(chunk + 4, 16);
 	memset(chunk + 8, 0x5a, 16);
-	assert_int_equal(cl_call(a, C_MIG_WRITE, chunk, 24, NULL, 0, NULL, 0, NULL), 0);
+	assert_int_equal(vc_call(&a->g, C_MIG_WRITE, chunk, 24, NULL, 0, NULL, 0, NULL), 0);
 	assert_int_not_equal(feature(a, FEAT_SET | MIG_STATE, 1, 1, out), 0);
 	assert_int_equal(feature(a, FEAT_GET | MIG_STATE, 0, 0, out), 0);
 	assert_int_equal(get32(out + 8), 0);                /* ERROR */
-	assert_int_equal(cl_call(a, C_RESET, NULL, 0, NULL, 0, NULL, 0, NULL), 0);
+	assert_int_equal(vc_call(&a->g, C_RESET, NULL, 0, NULL, 0, NULL, 0, NULL), 0);
 	assert_int_equal(feature(a, FEAT_GET | MIG_STATE, 0, 0, out), 0);
 	assert_int_equal(get32(out + 8), 2);
 	free(blob);
@@ -1036,7 +721,7 @@ static int log_start(struct t *t, uint64_t page_size, const uint64_t *ranges, ui
 		put64(m + 24 + 16 * i, ranges[2 * i]);
 		put64(m + 32 + 16 * i, ranges[2 * i + 1]);
 	}
-	rc = cl_call(t, C_FEATURE, m, len, NULL, 0, out, sizeof(out), &olen);
+	rc = vc_call(&t->g, C_FEATURE, m, len, NULL, 0, out, sizeof(out), &olen);
 	if (rc)
 		return rc;
 	/* The reply repeats the request, with the page size the device uses. */
@@ -1066,7 +751,7 @@ static int log_report(struct t *t, uint64_t iova, uint64_t len, uint64_t ps, uin
 	put64(m + 8, iova);
 	put64(m + 16, len);
 	put64(m + 24, ps);
-	rc = cl_call(t, C_FEATURE, m, sizeof(m), NULL, 0, out, 32 + cap + 64, &olen);
+	rc = vc_call(&t->g, C_FEATURE, m, sizeof(m), NULL, 0, out, 32 + cap + 64, &olen);
 	if (!rc) {
 		assert_int_equal(olen, 32 + bytes);
 		assert_true(bytes <= cap);
@@ -1097,17 +782,17 @@ static void test_dirty_logging(void **state)
 	struct t *t = t_new("virtio-scsi-pci,num-queues=1,queue-size=64");
 	uint8_t cdb[10], bm[RAM_PAGES / 8], want[RAM_PAGES], out[64], data[4096], big[8192];
 	uint64_t ps = 0, ranges[4], used_idx, pad, ro_page;
-	struct cmd c;
+	struct vc_cmd c;
 	unsigned int ndirty = 0;
 
 	(void)state;
 	t_connect(t);
 	guest_up(t, 1);
-	clear_ua(t);
+	vc_clear_ua(&t->g);
 	for (unsigned int i = 0; i < sizeof(data); i++)
 		data[i] = (uint8_t)(i * 13 + 5);
 	memset(big, 0x3c, sizeof(big));
-	rw10(cdb, 1, 16, 8);
+	scsi_cdb_rw10(cdb, 1, 16, 8);
 	scsi_ok(t, cdb, data, sizeof(data), 0, &c);
 
 	/* Probed as the spec says: START/STOP are SET features, REPORT a GET one. */
@@ -1159,7 +844,7 @@ static void test_dirty_logging(void **state)
 	 * nothing else) and writes only the response and the used ring.
 	 */
 	memset(want, 0, sizeof(want));
-	rw10(cdb, 1, 32, 16);
+	scsi_cdb_rw10(cdb, 1, 32, 16);
 	scsi_ok(t, cdb, big, sizeof(big), 0, &c);
 	want_range(want, c.resp, 108);
 	ro_page = (c.resp - sizeof(big) + PG - 1 - RAM_GPA) / PG;
@@ -1169,16 +854,16 @@ static void test_dirty_logging(void **state)
 	 * of a page: the device writes the data (two pages), the response
 	 * and the used ring (its element and idx). Nothing else.
 	 */
-	pad = vdrv_alloc(&t->mem, 1, PG);
+	pad = vdrv_alloc(&t->g.mem, 1, PG);
 	assert_true(pad != VDRV_NOMEM);
-	rw10(cdb, 0, 16, 8);
+	scsi_cdb_rw10(cdb, 0, 16, 8);
 	scsi_ok(t, cdb, NULL, 0, sizeof(data), &c);
-	assert_memory_equal(vdrv_host(&t->mem, c.din), data, sizeof(data));
+	assert_memory_equal(vdrv_host(&t->g.mem, c.din), data, sizeof(data));
 	want_range(want, c.din, sizeof(data));
 	want_range(want, c.resp, 108);
-	used_idx = *(const uint16_t *)vdrv_host(&t->mem, t->vq.device_gpa + 2);
-	want_range(want, t->vq.device_gpa + 2, 2);
-	want_range(want, t->vq.device_gpa + 4 + 8 * ((used_idx - 1) % QSZ), 8);
+	used_idx = *(const uint16_t *)vdrv_host(&t->g.mem, t->g.vq.device_gpa + 2);
+	want_range(want, t->g.vq.device_gpa + 2, 2);
+	want_range(want, t->g.vq.device_gpa + 4 + 8 * ((used_idx - 1) % QSZ), 8);
 	assert_true((c.din - RAM_GPA) / PG != (c.din + sizeof(data) - 1 - RAM_GPA) / PG);
 	assert_int_equal(log_report(t, RAM_GPA, RAM_SIZE, PG, 0, bm, sizeof(bm)), 0);
 	for (unsigned int i = 0; i < RAM_PAGES; i++) {
@@ -1196,7 +881,7 @@ static void test_dirty_logging(void **state)
 		assert_int_equal(bit(bm, i), 0);
 
 	/* Again, reported in pieces and at a coarser page size. */
-	rw10(cdb, 0, 16, 8);
+	scsi_cdb_rw10(cdb, 0, 16, 8);
 	scsi_ok(t, cdb, NULL, 0, sizeof(data), &c);
 	{
 		uint64_t dpage = (c.din - RAM_GPA) / PG;
@@ -1206,9 +891,9 @@ static void test_dirty_logging(void **state)
 		memset(want, 0, sizeof(want));
 		want_range(want, c.din, sizeof(data));
 		want_range(want, c.resp, 108);
-		used_idx = *(const uint16_t *)vdrv_host(&t->mem, t->vq.device_gpa + 2);
-		want_range(want, t->vq.device_gpa + 2, 2);
-		want_range(want, t->vq.device_gpa + 4 + 8 * ((used_idx - 1) % QSZ), 8);
+		used_idx = *(const uint16_t *)vdrv_host(&t->g.mem, t->g.vq.device_gpa + 2);
+		want_range(want, t->g.vq.device_gpa + 2, 2);
+		want_range(want, t->g.vq.device_gpa + 4 + 8 * ((used_idx - 1) % QSZ), 8);
 		/* First piece at 4 KiB: exactly its pages; the rest untouched. */
 		assert_int_equal(log_report(t, RAM_GPA, piece, PG, 0, bm, sizeof(bm)), 0);
 		for (uint64_t i = 0; i < piece / PG; i++)
@@ -1233,7 +918,7 @@ static void test_dirty_logging(void **state)
 	}
 
 	/* Bad REPORTs: nothing is cleared by them. */
-	rw10(cdb, 0, 16, 8);
+	scsi_cdb_rw10(cdb, 0, 16, 8);
 	scsi_ok(t, cdb, NULL, 0, sizeof(data), &c);
 	assert_int_equal(log_report(t, RAM_GPA, RAM_SIZE, 512, 0, bm, sizeof(bm)), EINVAL);
 	assert_int_equal(log_report(t, RAM_GPA, RAM_SIZE, 3 * PG, 0, bm, sizeof(bm)), EINVAL);
@@ -1264,7 +949,7 @@ static void test_dirty_logging(void **state)
 	/* The connection going away stops logging; the next client starts afresh. */
 	cl_close(t);
 	t_connect(t);
-	assert_int_equal(dma_map(t, RAM_GPA, RAM_SIZE, 0, t->memfd), 0);
+	assert_int_equal(vc_dma_map(&t->g, RAM_GPA, RAM_SIZE, 0, t->g.memfd), 0);
 	assert_int_equal(log_report(t, RAM_GPA, RAM_SIZE, PG, 0, bm, sizeof(bm)), EINVAL);
 	/* No ranges: everything is logged. */
 	assert_int_equal(log_start(t, PG, NULL, 0, &ps), 0);
@@ -1315,8 +1000,8 @@ static const struct bad bad_msgs[] = {
 	  { P32(32), P32(3), P64(0), P64(RAM_GPA + 0x1000), P64(0x1000) }, 32, 0, EEXIST },
 	{ "DMA_MAP of an eventfd", C_DMA_MAP, 0,
 	  { P32(32), P32(3), P64(0), P64(0x1000), P64(0x1000) }, 32, 1, ENODEV },
-	{ "unmap of an unknown range", C_DMA_UNMAP, 0, { P32(24), P32(0), P64(0x5000), P64(0x1000) },
-	  24, 0, ENOENT },
+	{ "unmap of an unknown range", C_DMA_UNMAP, 0,
+	  { P32(24), P32(0), P64(0x5000), P64(0x1000) }, 24, 0, ENOENT },
 	{ "unmap splitting a region", C_DMA_UNMAP, 0,
 	  { P32(24), P32(0), P64(RAM_GPA), P64(0x1000) }, 24, 0, EINVAL },
 	{ "unmap with dirty bitmap", C_DMA_UNMAP, 0,
@@ -1374,7 +1059,7 @@ static void test_hostile(void **state)
 
 	(void)state;
 	t_connect(t);
-	assert_int_equal(dma_map(t, RAM_GPA, RAM_SIZE, 0, t->memfd), 0);
+	assert_int_equal(vc_dma_map(&t->g, RAM_GPA, RAM_SIZE, 0, t->g.memfd), 0);
 	for (size_t i = 0; i < sizeof(bad_msgs) / sizeof(bad_msgs[0]); i++) {
 		const struct bad *b = &bad_msgs[i];
 		int fds[2] = { -1, -1 };
@@ -1383,32 +1068,32 @@ static void test_hostile(void **state)
 
 		for (unsigned int k = 0; k < b->nfds; k++)
 			fds[k] = eventfd(0, EFD_CLOEXEC);
-		id = cl_send(t, b->cmd, b->flags, b->p, b->len, fds, b->nfds);
+		id = vc_send(&t->g, b->cmd, b->flags, b->p, b->len, fds, b->nfds);
 		for (unsigned int k = 0; k < b->nfds; k++)
 			close(fds[k]);
-		rc = cl_wait(t, id, b->cmd, out, sizeof(out), NULL);
+		rc = vc_wait(&t->g, id, b->cmd, out, sizeof(out), NULL);
 		if (rc != b->expect)
 			fail_msg("%s: got %d, want %d", b->what, rc, b->expect);
 		if (rc == CLOSED) {
 			cl_close(t);
 			assert_false(vdev_vfio_user_connected(t->vs));
 			t_connect(t);
-			assert_int_equal(dma_map(t, RAM_GPA, RAM_SIZE, 0, t->memfd), 0);
+			assert_int_equal(vc_dma_map(&t->g, RAM_GPA, RAM_SIZE, 0, t->g.memfd), 0);
 		}
 		/* The connection still works after each. */
-		assert_int_equal(rd(t, R_CONFIG, 0, 2), 0x1af4);
+		assert_int_equal(vc_rd(&t->g, R_CONFIG, 0, 2), 0x1af4);
 	}
 	/* Framing violations close the connection. */
 	{
 		uint8_t h[16] = { 1, 0, C_GET_INFO, 0, P32(8), P32(0), P32(0) };
 
 		cl_send_raw(t, h, sizeof(h), NULL, 0);
-		assert_int_equal(cl_wait(t, 1, C_GET_INFO, out, sizeof(out), NULL), CLOSED);
+		assert_int_equal(vc_wait(&t->g, 1, C_GET_INFO, out, sizeof(out), NULL), CLOSED);
 		cl_close(t);
 		t_connect(t);
 		put32(h + 4, 0x7fffffff);
 		cl_send_raw(t, h, sizeof(h), NULL, 0);
-		assert_int_equal(cl_wait(t, 1, C_GET_INFO, out, sizeof(out), NULL), CLOSED);
+		assert_int_equal(vc_wait(&t->g, 1, C_GET_INFO, out, sizeof(out), NULL), CLOSED);
 		cl_close(t);
 	}
 	/* Bad JSON and a wrong major version. */
@@ -1423,21 +1108,21 @@ static void test_hostile(void **state)
 
 		cl_connect(t);
 		for (size_t i = 0; i < sizeof(bad_json) / sizeof(bad_json[0]); i++)
-			if (cl_version(t, bad_json[i], 0, NULL, 0) != EINVAL)
+			if (vc_version(&t->g, bad_json[i], 0, NULL, 0) != EINVAL)
 				fail_msg("JSON accepted: %s", bad_json[i]);
 		/* Unknown keys and values of any shape are fine. */
-		assert_int_equal(cl_version(t, "{\"x\":[1,{\"y\":null},\"\\u00e9\",-2.5e3],"
-					       "\"capabilities\":{\"twin_socket\":{\"supported\":true}}}",
-					    0, NULL, 0), 0);
+		assert_int_equal(vc_version(&t->g, "{\"x\":[1,{\"y\":null},\"\\u00e9\",-2.5e3],"
+					    "\"capabilities\":{\"twin_socket\":"
+					    "{\"supported\":true}}}", 0, NULL, 0), 0);
 		cl_close(t);
 		cl_connect(t);
-		assert_int_equal(cl_version(t, "{}", 1, NULL, 0), ENOTSUP);
-		assert_int_equal(cl_wait(t, 99, C_VERSION, out, sizeof(out), NULL), CLOSED);
+		assert_int_equal(vc_version(&t->g, "{}", 1, NULL, 0), ENOTSUP);
+		assert_int_equal(vc_wait(&t->g, 99, C_VERSION, out, sizeof(out), NULL), CLOSED);
 		cl_close(t);
 	}
 	/* The server survives and serves the next client. */
 	t_connect(t);
-	assert_int_equal(rd(t, R_CONFIG, 2, 2), 0x1048);
+	assert_int_equal(vc_rd(&t->g, R_CONFIG, 2, 2), 0x1048);
 	t_free(t);
 }
 
@@ -1461,6 +1146,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_version_and_info),
 		cmocka_unit_test(test_config_space),
+		cmocka_unit_test(test_write_multi),
 		cmocka_unit_test(test_scsi_end_to_end),
 		cmocka_unit_test(test_intx),
 		cmocka_unit_test(test_unmap_waits_for_inflight),

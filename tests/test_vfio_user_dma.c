@@ -10,10 +10,12 @@
  * requests, can hold DMA requests back until the test lets them go (a
  * DMA_WRITE applied only then, as QEMU applies it when it answers), and
  * can misbehave on demand.
+ * The message layer and the guest driver are tests/test_vfio_user_util.h;
+ * this transport (sends under a lock, a reader thread, replies queued
+ * for the waiter) is here.
  * Wire layout of DMA_READ/WRITE (the spec's, and QEMU 11.1's): u64
  * address, u64 count, data at payload offset 16.
  */
-#include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -40,29 +42,11 @@
 #include <vdev/virtio_scsi.h>
 
 #include "mock_vmm.h"
+#include "test_vfio_user_util.h"
 #include "vdrv.h"
 #include "vfio-user/vfu_internal.h"
 
-/* Wire constants, from the spec (not from the library's private header). */
-enum {
-	C_VERSION = 1, C_DMA_MAP, C_DMA_UNMAP, C_GET_INFO, C_REGION_INFO, C_REGION_IO_FDS,
-	C_IRQ_INFO, C_SET_IRQS, C_REGION_READ, C_REGION_WRITE, C_DMA_READ, C_DMA_WRITE,
-};
-#define F_REPLY 0x1u
-#define F_NO_REPLY 0x10u
-#define F_ERROR 0x20u
-#define R_CONFIG 7u
-#define IRQ_MSIX 2u
-#define IRQ_DATA_EVENTFD 4u
-#define IRQ_TRIGGER 32u
-#define CLOSED (-1000)
-
-#define RAM_GPA 0x100000000ull
-#define RAM_SIZE (2u << 20)
 #define HALF (RAM_SIZE / 2)
-#define QSZ 64u
-#define REQQ 2u
-#define NVEC 4u
 #define DISK_BYTES (256u * 512u)
 
 /* How the client's reader thread answers DMA_READ / DMA_WRITE. */
@@ -93,7 +77,6 @@ struct reply {
 
 struct cl {
 	int sock;
-	uint16_t next_id;
 	pthread_t th;
 	int th_on;
 	pthread_mutex_t lock;        /* everything below, and sends on sock */
@@ -112,11 +95,6 @@ struct cl {
 	unsigned int n_held;
 };
 
-struct vcap {
-	uint8_t bar;
-	uint32_t off;
-};
-
 struct t {
 	struct mock_vmm mv;
 	vdev_device *dev;
@@ -128,60 +106,17 @@ struct t {
 	char disk[96];
 	struct cl c;
 	int hold_backend;
-	int irq_seen;                /* the request queue's interrupt came; used() looks */
-	int memfd;
-	uint8_t *ram;
-	struct vdrv_mem mem;
-	struct vdrv_vq vq;
-	int vec[NVEC];
-	struct vcap common, notify;
-	uint32_t notify_mult;
-	uint8_t msix_cap;
-	uint64_t tag;
+	struct vc g;                 /* the client's messages and guest */
 };
+
+static struct t *t_of(struct vc *v)
+{
+	return (struct t *)((char *)v - offsetof(struct t, g));
+}
 
 static void pump(struct t *t)
 {
-	uv_run(&t->loop, UV_RUN_NOWAIT);
-	if (!t->hold_backend) {
-		while (vdev_blk_poll(t->blk) > 0)
-			;
-		assert_true(vdev_timers_run(t->mv.ctx) >= 0);
-	}
-	uv_run(&t->loop, UV_RUN_NOWAIT);
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	put32(p, (uint32_t)v);
-	put32(p + 4, (uint32_t)(v >> 32));
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	return get32(p) | (uint64_t)get32(p + 4) << 32;
+	vc_serve(&t->loop, t->blk, t->mv.ctx, t->hold_backend);
 }
 
 static uint64_t ms_now(void)
@@ -198,67 +133,21 @@ static uint64_t ms_now(void)
 static int send_locked(struct cl *c, const void *buf, size_t len, const int *fds,
 		       unsigned int nfds)
 {
-	union {
-		char b[CMSG_SPACE(sizeof(int) * 16)];
-		struct cmsghdr align;
-	} u;
-	const uint8_t *p = buf;
-
-	while (len) {
-		struct iovec iov = { .iov_base = (void *)(uintptr_t)p, .iov_len = len };
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-		ssize_t n;
-
-		if (nfds) {
-			struct cmsghdr *cm;
-
-			memset(&u, 0, sizeof(u));
-			mh.msg_control = u.b;
-			mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-			cm = CMSG_FIRSTHDR(&mh);
-			cm->cmsg_level = SOL_SOCKET;
-			cm->cmsg_type = SCM_RIGHTS;
-			cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-			memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
-		}
-		n = sendmsg(c->sock, &mh, MSG_NOSIGNAL);
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-		nfds = 0;
-	}
-	return 0;
+	return vc_sendmsg(c->sock, buf, len, fds, nfds);
 }
 
-/* Build a message; the caller frees it. */
-static uint8_t *msg_build(struct cl *c, uint16_t cmd, uint32_t flags, const void *payload,
-			  uint32_t len, uint16_t *id)
-{
-	uint8_t *m = malloc(16 + len);
-
-	assert_non_null(m);
-	*id = ++c->next_id;
-	put16(m, *id);
-	put16(m + 2, cmd);
-	put32(m + 4, 16 + len);
-	put32(m + 8, flags);
-	put32(m + 12, 0);
-	if (len)
-		memcpy(m + 16, payload, len);
-	return m;
-}
-
-static uint16_t cl_send(struct t *t, uint16_t cmd, uint32_t flags, const void *payload,
+/* The send hook: any thread may send. */
+static uint16_t cl_send(struct vc *v, uint16_t cmd, uint32_t flags, const void *payload,
 			uint32_t len, const int *fds, unsigned int nfds)
 {
+	struct cl *c = &t_of(v)->c;
 	uint16_t id;
 	uint8_t *m;
 
-	pthread_mutex_lock(&t->c.lock);
-	m = msg_build(&t->c, cmd, flags, payload, len, &id);
-	send_locked(&t->c, m, 16 + len, fds, nfds);
-	pthread_mutex_unlock(&t->c.lock);
+	pthread_mutex_lock(&c->lock);
+	m = vc_msg_build(&v->next_id, cmd, flags, payload, len, &id);
+	send_locked(c, m, 16 + len, fds, nfds);
+	pthread_mutex_unlock(&c->lock);
 	free(m);
 	return id;
 }
@@ -306,12 +195,12 @@ static void answer_dma(struct t *t, const uint8_t *h, const uint8_t *p, uint32_t
 		/* The layout check: u64 address, u64 count, data at payload offset 16. */
 		ok = ok && plen == 16 + count;
 		if (ok)
-			memcpy(t->ram + (gpa - RAM_GPA), p + 16, count);
+			memcpy(t->g.ram + (gpa - RAM_GPA), p + 16, count);
 		/* QEMU's reply: the header alone. */
 	} else if (ok) {
 		put64(r + 16, gpa);
 		put64(r + 24, c->mode == M_WRONG_COUNT ? count - 1 : count);
-		memcpy(r + 32, t->ram + (gpa - RAM_GPA), count);
+		memcpy(r + 32, t->g.ram + (gpa - RAM_GPA), count);
 		rlen = 16 + count;
 		if (c->mode == M_TRUNCATED)
 			rlen = 16 + count / 2;
@@ -458,13 +347,9 @@ static void *reader(void *arg)
 
 static void cl_connect(struct t *t)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct cl *c = &t->c;
 
-	c->sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(c->sock >= 0);
-	memcpy(sa.sun_path, t->path, strlen(t->path) + 1);
-	assert_int_equal(connect(c->sock, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	c->sock = vc_socket(t->path);
 	c->closed = 0;
 	c->mode = M_OK;
 	assert_int_equal(pthread_create(&c->th, NULL, reader, t), 0);
@@ -514,8 +399,10 @@ static int cl_is_closed(struct t *t)
 }
 
 /* Wait for the reply to @id (pumping the server). @return its errno, 0, or CLOSED. */
-static int cl_wait(struct t *t, uint16_t id, uint16_t cmd, void *out, size_t cap, size_t *len)
+static int cl_wait(struct vc *v, uint16_t id, uint16_t cmd, void *out, size_t cap, size_t *len)
 {
+	struct t *t = t_of(v);
+
 	for (int i = 0; i < 5000; i++) {
 		struct reply *r = NULL, **pp;
 		int rc;
@@ -550,71 +437,14 @@ static int cl_wait(struct t *t, uint16_t id, uint16_t cmd, void *out, size_t cap
 	return -1;
 }
 
-static int cl_call(struct t *t, uint16_t cmd, const void *payload, uint32_t len, const int *fds,
-		   unsigned int nfds, void *out, size_t cap, size_t *olen)
-{
-	uint8_t dummy[64];
-	uint16_t id = cl_send(t, cmd, 0, payload, len, fds, nfds);
-
-	if (!out) {
-		out = dummy;
-		cap = sizeof(dummy);
-	}
-	return cl_wait(t, id, cmd, out, cap, olen);
-}
-
 static void cl_version(struct t *t, uint32_t max_xfer)
 {
 	char json[256];
-	uint8_t m[512];
-	int n = snprintf(json, sizeof(json),
-			 "{\"capabilities\":{\"max_msg_fds\":16,\"max_data_xfer_size\":%u,"
-			 "\"pgsizes\":4096,\"max_dma_maps\":65535}}", max_xfer);
 
-	put16(m, 0);
-	put16(m + 2, 0);
-	memcpy(m + 4, json, (size_t)n + 1);
-	assert_int_equal(cl_call(t, C_VERSION, m, (uint32_t)(4 + n + 1), NULL, 0, m, sizeof(m),
-				 NULL), 0);
-}
-
-static int region_rw(struct t *t, int write, uint32_t region, uint64_t off, void *buf,
-		     uint32_t count)
-{
-	uint8_t m[16 + 8], out[16 + 8];
-	size_t len = 0;
-	int rc;
-
-	assert_true(count <= 8);
-	put64(m, off);
-	put32(m + 8, region);
-	put32(m + 12, count);
-	if (write) {
-		memcpy(m + 16, buf, count);
-		return cl_call(t, C_REGION_WRITE, m, 16 + count, NULL, 0, out, sizeof(out), &len);
-	}
-	rc = cl_call(t, C_REGION_READ, m, 16, NULL, 0, out, sizeof(out), &len);
-	if (!rc) {
-		assert_int_equal(len, 16 + count);
-		memcpy(buf, out + 16, count);
-	}
-	return rc;
-}
-
-static uint64_t rd(struct t *t, uint32_t region, uint64_t off, uint32_t n)
-{
-	uint8_t b[8] = { 0 };
-
-	assert_int_equal(region_rw(t, 0, region, off, b, n), 0);
-	return get64(b);
-}
-
-static void wr(struct t *t, uint32_t region, uint64_t off, uint64_t v, uint32_t n)
-{
-	uint8_t b[8];
-
-	put64(b, v);
-	assert_int_equal(region_rw(t, 1, region, off, b, n), 0);
+	snprintf(json, sizeof(json),
+		 "{\"capabilities\":{\"max_msg_fds\":16,\"max_data_xfer_size\":%u,"
+		 "\"pgsizes\":4096,\"max_dma_maps\":65535}}", max_xfer);
+	assert_int_equal(vc_version(&t->g, json, 0, NULL, 0), 0);
 }
 
 /* A posted REGION_WRITE message (no reply), built for sending later. */
@@ -629,31 +459,33 @@ static uint8_t *posted_write(struct t *t, uint32_t region, uint64_t off, uint64_
 	put32(m + 12, n);
 	put64(m + 16, v);
 	*len = 16 + 16 + n;
-	return msg_build(&t->c, C_REGION_WRITE, F_NO_REPLY, m, 16 + n, &id);
+	return vc_msg_build(&t->g.next_id, C_REGION_WRITE, F_NO_REPLY, m, 16 + n, &id);
 }
 
-/* DMA_MAP of [iova, +size): with @fd at @off, or without an fd (fd < 0). */
-static int dma_map(struct t *t, uint64_t iova, uint64_t size, uint64_t off, int fd)
+/*
+ * The next used element, as a driver finds it: after the request queue's
+ * interrupt (MSI-X vector 1). What the device wrote to fd-less memory
+ * reaches the client's RAM with DMA_WRITE, while a used ring in an fd
+ * region is visible at once: only the interrupt says both are there.
+ */
+static int used(struct vc *v, struct vdrv_used *u)
 {
-	uint8_t m[32];
+	for (int i = 0; i < 4000; i++) {
+		if (vc_eventfd_take(v->vec[1]))
+			v->irq_seen = 1;
+		if (v->irq_seen) {
+			int rc = vdrv_get_used(&v->vq, u);
 
-	put32(m, 32);
-	put32(m + 4, 3);
-	put64(m + 8, off);
-	put64(m + 16, iova);
-	put64(m + 24, size);
-	return cl_call(t, C_DMA_MAP, m, sizeof(m), &fd, fd >= 0, NULL, 0, NULL);
-}
-
-static uint16_t dma_unmap_send(struct t *t, uint64_t iova, uint64_t size)
-{
-	uint8_t m[24];
-
-	put32(m, 24);
-	put32(m + 4, 0);
-	put64(m + 8, iova);
-	put64(m + 16, size);
-	return cl_send(t, C_DMA_UNMAP, 0, m, sizeof(m), NULL, 0);
+			assert_true(rc >= 0);
+			if (rc == 1)
+				return 1;
+			v->irq_seen = 0;
+		}
+		pump(t_of(v));
+		if (i > 50)
+			usleep(500);
+	}
+	return 0;
 }
 
 /* ---- fixture ---- */
@@ -692,16 +524,7 @@ static struct t *t_new(void)
 	snprintf(t->path, sizeof(t->path), "%s/sock", t->dir);
 	vo.socket_path = t->path;
 	assert_int_equal(vdev_vfio_user_new(t->dev, &t->loop, &vo, &t->vs), 0);
-	t->memfd = memfd_create("vfud-guest-ram", MFD_CLOEXEC);
-	assert_true(t->memfd >= 0);
-	assert_int_equal(ftruncate(t->memfd, RAM_SIZE), 0);
-	t->ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, t->memfd, 0);
-	assert_true(t->ram != MAP_FAILED);
-	vdrv_mem_init(&t->mem, t->ram - RAM_GPA, RAM_GPA + 0x1000, RAM_GPA + RAM_SIZE);
-	for (unsigned int i = 0; i < NVEC; i++) {
-		t->vec[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		assert_true(t->vec[i] >= 0);
-	}
+	vc_init(&t->g, "vfud-guest-ram", cl_send, cl_wait, used);
 	return t;
 }
 
@@ -713,12 +536,7 @@ static void t_free(struct t *t)
 	assert_int_equal(uv_loop_close(&t->loop), 0);
 	unlink(t->disk);
 	rmdir(t->dir);
-	if (t->vq.size)
-		vdrv_vq_fini(&t->vq);
-	for (unsigned int i = 0; i < NVEC; i++)
-		close(t->vec[i]);
-	munmap(t->ram, RAM_SIZE);
-	close(t->memfd);
+	vc_fini(&t->g);
 	vdev_device_destroy(t->dev);
 	mock_vmm_fini(&t->mv);
 	pthread_mutex_destroy(&t->c.lock);
@@ -732,212 +550,12 @@ static struct vfu_server *srv(struct t *t)
 
 /* ---- the guest driver, through REGION_READ/WRITE only ---- */
 
-static void find_caps(struct t *t)
-{
-	uint8_t ptr = (uint8_t)rd(t, R_CONFIG, 0x34, 1);
-
-	memset(&t->common, 0, sizeof(t->common));
-	memset(&t->notify, 0, sizeof(t->notify));
-	for (int n = 0; n < 48 && ptr; n++) {
-		uint8_t id = (uint8_t)rd(t, R_CONFIG, ptr, 1);
-
-		if (id == 0x11)
-			t->msix_cap = ptr;
-		if (id == 0x09) {
-			uint8_t type = (uint8_t)rd(t, R_CONFIG, ptr + 3u, 1);
-			struct vcap c = { (uint8_t)rd(t, R_CONFIG, ptr + 4u, 1),
-					  (uint32_t)rd(t, R_CONFIG, ptr + 8u, 4) };
-
-			if (type == 1 && !t->common.off)
-				t->common = c;
-			if (type == 2 && !t->notify.off) {
-				t->notify = c;
-				t->notify_mult = (uint32_t)rd(t, R_CONFIG, ptr + 16u, 4);
-			}
-		}
-		ptr = (uint8_t)rd(t, R_CONFIG, ptr + 1u, 1);
-	}
-	assert_int_not_equal(t->msix_cap, 0);
-}
-
-static uint64_t cc_rd(struct t *t, uint32_t off, uint32_t n)
-{
-	return rd(t, t->common.bar, t->common.off + off, n);
-}
-
-static void cc_wr(struct t *t, uint32_t off, uint64_t v, uint32_t n)
-{
-	wr(t, t->common.bar, t->common.off + off, v, n);
-}
-
 /* MSI-X eventfds and the virtio device up with its rings at @ring_gpa (memory mapped already). */
 static void guest_up(struct t *t, uint64_t ring_gpa)
 {
-	uint16_t ctl;
-	uint8_t m[20];
-
-	find_caps(t);
-	wr(t, R_CONFIG, 0x04, 0x0006, 2);
-	ctl = (uint16_t)rd(t, R_CONFIG, t->msix_cap + 2u, 2);
-	wr(t, R_CONFIG, t->msix_cap + 2u, ctl | 0x8000, 2);
-	put32(m, 20);
-	put32(m + 4, IRQ_DATA_EVENTFD | IRQ_TRIGGER);
-	put32(m + 8, IRQ_MSIX);
-	put32(m + 12, 0);
-	put32(m + 16, NVEC);
-	assert_int_equal(cl_call(t, C_SET_IRQS, m, 20, t->vec, NVEC, NULL, 0, NULL), 0);
-	cc_wr(t, 0x14, 0, 1);
-	cc_wr(t, 0x14, 1 | 2, 1);
-	cc_wr(t, 0x08, 1, 4);
-	cc_wr(t, 0x0c, 1, 4);                      /* VERSION_1 only */
-	cc_wr(t, 0x08, 0, 4);
-	cc_wr(t, 0x0c, 0, 4);
-	cc_wr(t, 0x14, 1 | 2 | 8, 1);
-	assert_int_equal(cc_rd(t, 0x14, 1), 1 | 2 | 8);
-	t->mem.next = ring_gpa;
-	if (t->vq.size)
-		vdrv_vq_fini(&t->vq);
-	memset(&t->vq, 0, sizeof(t->vq));
-	assert_int_equal(vdrv_vq_init(&t->vq, &t->mem, QSZ, 1ull << 32), 0);
-	cc_wr(t, 0x16, REQQ, 2);
-	cc_wr(t, 0x18, QSZ, 2);
-	cc_wr(t, 0x1a, 1, 2);
-	cc_wr(t, 0x20, t->vq.desc_gpa, 4);
-	cc_wr(t, 0x24, t->vq.desc_gpa >> 32, 4);
-	cc_wr(t, 0x28, t->vq.driver_gpa, 4);
-	cc_wr(t, 0x2c, t->vq.driver_gpa >> 32, 4);
-	cc_wr(t, 0x30, t->vq.device_gpa, 4);
-	cc_wr(t, 0x34, t->vq.device_gpa >> 32, 4);
-	cc_wr(t, 0x1c, 1, 2);
-	cc_wr(t, 0x14, 1 | 2 | 4 | 8, 1);
-}
-
-static uint32_t notify_off(struct t *t)
-{
-	cc_wr(t, 0x16, REQQ, 2);
-	return t->notify.off + (uint32_t)cc_rd(t, 0x1e, 2) * t->notify_mult;
-}
-
-/* Drain eventfd @fd: 1 if it was signalled. */
-static int signalled(int fd)
-{
-	uint64_t v;
-
-	return read(fd, &v, sizeof(v)) == (ssize_t)sizeof(v) && v;
-}
-
-struct cmd {
-	uint64_t token, resp, din;
-};
-
-/* A SCSI command on the request queue, buffers allocated at t->mem.next; not kicked. */
-static void scsi_add(struct t *t, const uint8_t *cdb, const void *dout, uint32_t dout_len,
-		     uint32_t din_len, struct cmd *c)
-{
-	struct vdrv_seg s[4];
-	unsigned int n = 0;
-	uint64_t h = vdrv_alloc(&t->mem, 51, 8);
-	uint8_t *hp = vdrv_host(&t->mem, h);
-
-	assert_true(h != VDRV_NOMEM);
-	hp[0] = 1;
-	hp[2] = 0x40;
-	put64(hp + 8, ++t->tag);
-	memcpy(hp + 19, cdb, 10);
-	s[n++] = (struct vdrv_seg){ h, 51, 0 };
-	if (dout_len) {
-		uint64_t d = vdrv_alloc(&t->mem, dout_len, 8);
-
-		memcpy(vdrv_host(&t->mem, d), dout, dout_len);
-		s[n++] = (struct vdrv_seg){ d, dout_len, 0 };
-	}
-	c->resp = vdrv_alloc(&t->mem, 108, 8);
-	memset(vdrv_host(&t->mem, c->resp), 0xee, 108);
-	s[n++] = (struct vdrv_seg){ c->resp, 108, 1 };
-	c->din = 0;
-	if (din_len) {
-		c->din = vdrv_alloc(&t->mem, din_len, 8);
-		s[n++] = (struct vdrv_seg){ c->din, din_len, 1 };
-	}
-	c->token = t->tag;
-	/* One request at a time: an interrupt from before says nothing about this one. */
-	signalled(t->vec[1]);
-	t->irq_seen = 0;
-	assert_true(vdrv_add(&t->vq, s, n, 0, c->token) >= 0);
-	vdrv_publish(&t->vq);
-}
-
-static void scsi(struct t *t, const uint8_t *cdb, const void *dout, uint32_t dout_len,
-		 uint32_t din_len, struct cmd *c)
-{
-	scsi_add(t, cdb, dout, dout_len, din_len, c);
-	wr(t, t->notify.bar, notify_off(t), REQQ, 2);
-}
-
-/*
- * The next used element, as a driver finds it: after the request queue's
- * interrupt (MSI-X vector 1). What the device wrote to fd-less memory
- * reaches the client's RAM with DMA_WRITE, while a used ring in an fd
- * region is visible at once: only the interrupt says both are there.
- */
-static int used(struct t *t, struct vdrv_used *u)
-{
-	for (int i = 0; i < 4000; i++) {
-		if (signalled(t->vec[1]))
-			t->irq_seen = 1;
-		if (t->irq_seen) {
-			int rc = vdrv_get_used(&t->vq, u);
-
-			assert_true(rc >= 0);
-			if (rc == 1)
-				return 1;
-			t->irq_seen = 0;
-		}
-		pump(t);
-		if (i > 50)
-			usleep(500);
-	}
-	return 0;
-}
-
-static void scsi_ok(struct t *t, const uint8_t *cdb, const void *dout, uint32_t dout_len,
-		    uint32_t din_len, struct cmd *c)
-{
-	struct vdrv_used u;
-	const uint8_t *r;
-
-	scsi(t, cdb, dout, dout_len, din_len, c);
-	assert_int_equal(used(t, &u), 1);
-	assert_int_equal(u.token, c->token);
-	r = vdrv_host(&t->mem, c->resp);
-	assert_int_equal(r[11], 0);   /* VIRTIO_SCSI_S_OK */
-	assert_int_equal(r[10], 0);   /* GOOD */
-}
-
-/* TEST UNIT READY until GOOD: the power-on unit attention comes first. */
-static void clear_ua(struct t *t)
-{
-	uint8_t cdb[10] = { 0 };
-	struct vdrv_used u;
-	struct cmd c;
-
-	for (int i = 0; i < 3; i++) {
-		scsi(t, cdb, NULL, 0, 0, &c);
-		assert_int_equal(used(t, &u), 1);
-		if (((const uint8_t *)vdrv_host(&t->mem, c.resp))[10] == 0)
-			return;
-	}
-	fail_msg("TEST UNIT READY never GOOD");
-}
-
-static void rw10(uint8_t *cdb, int write, uint32_t lba, uint16_t blocks)
-{
-	memset(cdb, 0, 10);
-	cdb[0] = write ? 0x2a : 0x28;
-	cdb[4] = (uint8_t)(lba >> 8);
-	cdb[5] = (uint8_t)lba;
-	cdb[7] = (uint8_t)(blocks >> 8);
-	cdb[8] = (uint8_t)blocks;
+	vc_irqs_up(&t->g, 1);
+	t->g.mem.next = ring_gpa;
+	vc_virtio_up(&t->g, 1);
 }
 
 static void pattern(uint8_t *p, size_t n, unsigned int seed)
@@ -972,9 +590,9 @@ static void up_nofd(struct t *t, uint32_t max_xfer)
 {
 	cl_connect(t);
 	cl_version(t, max_xfer);
-	assert_int_equal(dma_map(t, RAM_GPA, RAM_SIZE, 0, -1), 0);
+	assert_int_equal(vc_dma_map(&t->g, RAM_GPA, RAM_SIZE, 0, -1), 0);
 	guest_up(t, RAM_GPA + 0x1000);
-	clear_ua(t);
+	vc_clear_ua(&t->g);
 }
 
 /* ---- tests ---- */
@@ -1011,7 +629,7 @@ static void test_scsi_all_nofd(void **state)
 	struct t *t = t_new();
 	uint8_t cdb[10], wdata[4096], other[4096];
 	unsigned int r0, w0, r1, w1, r2, w2;
-	struct cmd c;
+	struct vc_cmd c;
 
 	(void)state;
 	up_nofd(t, 1u << 20);
@@ -1021,31 +639,31 @@ static void test_scsi_all_nofd(void **state)
 	/* WRITE(10) of 8 blocks at LBA 16: the data reaches the file through DMA_READ. */
 	settle(t);
 	stats(t, &r0, &w0);
-	rw10(cdb, 1, 16, 8);
-	scsi_ok(t, cdb, wdata, sizeof(wdata), 0, &c);
+	scsi_cdb_rw10(cdb, 1, 16, 8);
+	vc_scsi_ok(&t->g, cdb, wdata, sizeof(wdata), 0, &c);
 	settle(t);
 	stats(t, &r1, &w1);
 	disk_check(t, 16 * 512, wdata, sizeof(wdata));
 	/* Overwrite the client's copy of the buffer: READ(10) must bring the disk's data back. */
-	rw10(cdb, 0, 16, 8);
-	scsi_add(t, cdb, NULL, 0, sizeof(other), &c);
-	memcpy(vdrv_host(&t->mem, c.din), other, sizeof(other));
-	wr(t, t->notify.bar, notify_off(t), REQQ, 2);
+	scsi_cdb_rw10(cdb, 0, 16, 8);
+	vc_scsi_add(&t->g, cdb, NULL, 0, sizeof(other), &c);
+	memcpy(vdrv_host(&t->g.mem, c.din), other, sizeof(other));
+	vc_wr(&t->g, t->g.notify.bar, vc_notify_off(&t->g, REQQ), REQQ, 2);
 	{
 		struct vdrv_used u;
 		const uint8_t *rp;
 
-		assert_int_equal(used(t, &u), 1);
+		assert_int_equal(vc_used(&t->g, &u), 1);
 		assert_int_equal(u.token, c.token);
-		rp = vdrv_host(&t->mem, c.resp);
+		rp = vdrv_host(&t->g.mem, c.resp);
 		assert_int_equal(rp[10], 0);
 	}
 	settle(t);
 	stats(t, &r2, &w2);
-	assert_memory_equal(vdrv_host(&t->mem, c.din), wdata, sizeof(wdata));
+	assert_memory_equal(vdrv_host(&t->g.mem, c.din), wdata, sizeof(wdata));
 	/* A second pattern through the other direction too. */
-	rw10(cdb, 1, 40, 8);
-	scsi_ok(t, cdb, other, sizeof(other), 0, &c);
+	scsi_cdb_rw10(cdb, 1, 40, 8);
+	vc_scsi_ok(&t->g, cdb, other, sizeof(other), 0, &c);
 	disk_check(t, 40 * 512, other, sizeof(other));
 	print_message("DMA messages: WRITE(10) 4 KiB: %u DMA_READ, %u DMA_WRITE; "
 		      "READ(10) 4 KiB: %u DMA_READ, %u DMA_WRITE\n", r1 - r0, w1 - w0, r2 - r1,
@@ -1086,24 +704,24 @@ static void mixed(int rings_fd)
 	uint64_t nofd_gpa = rings_fd ? RAM_GPA + HALF : RAM_GPA;
 	uint8_t cdb[10], data[2048];
 	unsigned int r0, w0, r1, w1;
-	struct cmd c;
+	struct vc_cmd c;
 
 	cl_connect(t);
 	cl_version(t, 1u << 20);
-	assert_int_equal(dma_map(t, fd_gpa, HALF, fd_gpa - RAM_GPA, t->memfd), 0);
-	assert_int_equal(dma_map(t, nofd_gpa, HALF, 0, -1), 0);
+	assert_int_equal(vc_dma_map(&t->g, fd_gpa, HALF, fd_gpa - RAM_GPA, t->g.memfd), 0);
+	assert_int_equal(vc_dma_map(&t->g, nofd_gpa, HALF, 0, -1), 0);
 	guest_up(t, (rings_fd ? fd_gpa : nofd_gpa) + 0x1000);
 	/* Buffers in the other half. */
-	t->mem.next = (rings_fd ? nofd_gpa : fd_gpa) + 0x1000;
-	clear_ua(t);
+	t->g.mem.next = (rings_fd ? nofd_gpa : fd_gpa) + 0x1000;
+	vc_clear_ua(&t->g);
 	pattern(data, sizeof(data), rings_fd ? 5 : 9);
 	stats(t, &r0, &w0);
-	rw10(cdb, 1, 3, 4);
-	scsi_ok(t, cdb, data, sizeof(data), 0, &c);
+	scsi_cdb_rw10(cdb, 1, 3, 4);
+	vc_scsi_ok(&t->g, cdb, data, sizeof(data), 0, &c);
 	disk_check(t, 3 * 512, data, sizeof(data));
-	rw10(cdb, 0, 3, 4);
-	scsi_ok(t, cdb, NULL, 0, sizeof(data), &c);
-	assert_memory_equal(vdrv_host(&t->mem, c.din), data, sizeof(data));
+	scsi_cdb_rw10(cdb, 0, 3, 4);
+	vc_scsi_ok(&t->g, cdb, NULL, 0, sizeof(data), &c);
+	assert_memory_equal(vdrv_host(&t->g.mem, c.din), data, sizeof(data));
 	stats(t, &r1, &w1);
 	assert_true(r1 > r0);
 	assert_true(w1 > w0);
@@ -1125,13 +743,13 @@ static uint8_t *make_batch(struct t *t, uint16_t *rid, size_t *n)
 
 	part[0] = posted_write(t, R_CONFIG, 0x3c, 0x11, 1, &len[0]);
 	part[1] = posted_write(t, R_CONFIG, 0x3c, 0x22, 1, &len[1]);
-	part[2] = posted_write(t, t->notify.bar, notify_off(t), REQQ, 2, &len[2]);
+	part[2] = posted_write(t, t->g.notify.bar, vc_notify_off(&t->g, REQQ), REQQ, 2, &len[2]);
 	part[3] = posted_write(t, R_CONFIG, 0x3c, 0x33, 1, &len[3]);
 	put64(m, 0x3c);
 	put32(m + 8, R_CONFIG);
 	put32(m + 12, 1);
 	pthread_mutex_lock(&t->c.lock);
-	part[4] = msg_build(&t->c, C_REGION_READ, 0, m, 16, rid);
+	part[4] = vc_msg_build(&t->g.next_id, C_REGION_READ, 0, m, 16, rid);
 	pthread_mutex_unlock(&t->c.lock);
 	len[4] = 32;
 	*n = len[0] + len[1] + len[2] + len[3] + len[4];
@@ -1167,35 +785,35 @@ static void in_order_case(struct t *t, int on_write)
 	uint8_t cdb[10], data[1024], out[32], *batch;
 	struct vdrv_used u;
 	size_t n, len = 0;
-	struct cmd c;
+	struct vc_cmd c;
 	uint16_t rid;
 
-	wr(t, R_CONFIG, 0x3c, 0, 1);
+	vc_wr(&t->g, R_CONFIG, 0x3c, 0, 1);
 	pattern(data, sizeof(data), 3);
 	batch = make_batch(t, &rid, &n);
 	if (!on_write) {
 		arm(t, batch, n, 0);
-		rw10(cdb, 1, 60, 2);
-		scsi_ok(t, cdb, data, sizeof(data), 0, &c);
+		scsi_cdb_rw10(cdb, 1, 60, 2);
+		vc_scsi_ok(&t->g, cdb, data, sizeof(data), 0, &c);
 		disk_check(t, 60 * 512, data, sizeof(data));
 	} else {
 		t->hold_backend = 1;
-		rw10(cdb, 0, 60, 2);
-		scsi(t, cdb, NULL, 0, sizeof(data), &c);
+		scsi_cdb_rw10(cdb, 0, 60, 2);
+		vc_scsi(&t->g, cdb, NULL, 0, sizeof(data), &c);
 		arm(t, batch, n, 1);
 		t->hold_backend = 0;
-		assert_int_equal(used(t, &u), 1);
+		assert_int_equal(vc_used(&t->g, &u), 1);
 		assert_int_equal(u.token, c.token);
-		assert_memory_equal(vdrv_host(&t->mem, c.din), data, sizeof(data));
+		assert_memory_equal(vdrv_host(&t->g.mem, c.din), data, sizeof(data));
 	}
 	/* The batch went out and was handled in order. */
 	pthread_mutex_lock(&t->c.lock);
 	assert_null(t->c.inject);
 	pthread_mutex_unlock(&t->c.lock);
-	assert_int_equal(cl_wait(t, rid, C_REGION_READ, out, sizeof(out), &len), 0);
+	assert_int_equal(vc_wait(&t->g, rid, C_REGION_READ, out, sizeof(out), &len), 0);
 	assert_int_equal(len, 17);
 	assert_int_equal(out[16], 0x33);   /* read after all three writes */
-	assert_int_equal(rd(t, R_CONFIG, 0x3c, 1), 0x33);
+	assert_int_equal(vc_rd(&t->g, R_CONFIG, 0x3c, 1), 0x33);
 	assert_true(vdev_vfio_user_connected(t->vs));
 }
 
@@ -1210,11 +828,11 @@ static void test_in_order(void **state)
 	/* The device still works. */
 	{
 		uint8_t cdb[10], data[512];
-		struct cmd c;
+		struct vc_cmd c;
 
 		pattern(data, sizeof(data), 42);
-		rw10(cdb, 1, 70, 1);
-		scsi_ok(t, cdb, data, sizeof(data), 0, &c);
+		scsi_cdb_rw10(cdb, 1, 70, 1);
+		vc_scsi_ok(&t->g, cdb, data, sizeof(data), 0, &c);
 		disk_check(t, 70 * 512, data, sizeof(data));
 	}
 	t_free(t);
@@ -1230,16 +848,16 @@ static void test_half_message(void **state)
 	struct t *t = t_new();
 	uint8_t cdb[10], *msg;
 	size_t len;
-	struct cmd c;
+	struct vc_cmd c;
 	struct vdrv_used u;
 
 	(void)state;
 	up_nofd(t, 1u << 20);
 	t->hold_backend = 1;
-	rw10(cdb, 0, 0, 1);
-	scsi(t, cdb, NULL, 0, 512, &c);
+	scsi_cdb_rw10(cdb, 0, 0, 1);
+	vc_scsi(&t->g, cdb, NULL, 0, 512, &c);
 	until_inflight(t);   /* no DMA reply may split the half message below */
-	assert_int_equal(vdrv_get_used(&t->vq, &u), 0);
+	assert_int_equal(vdrv_get_used(&t->g.vq, &u), 0);
 	msg = posted_write(t, R_CONFIG, 0x3c, 0x5a, 1, &len);
 	pthread_mutex_lock(&t->c.lock);
 	assert_int_equal(send_locked(&t->c, msg, 10, NULL, 0), 0);   /* 10 of 33 bytes */
@@ -1257,9 +875,9 @@ static void test_half_message(void **state)
 	pthread_mutex_unlock(&t->c.lock);
 	free(msg);
 	t->hold_backend = 0;
-	assert_int_equal(used(t, &u), 1);
+	assert_int_equal(vc_used(&t->g, &u), 1);
 	assert_int_equal(u.token, c.token);
-	assert_int_equal(rd(t, R_CONFIG, 0x3c, 1), 0x5a);
+	assert_int_equal(vc_rd(&t->g, R_CONFIG, 0x3c, 1), 0x5a);
 	assert_true(vdev_vfio_user_connected(t->vs));
 	t_free(t);
 }
@@ -1268,18 +886,18 @@ static void test_half_message(void **state)
 static void next_client_works(struct t *t)
 {
 	uint8_t cdb[10], data[512];
-	struct cmd c;
+	struct vc_cmd c;
 
 	cl_close(t);
 	assert_false(vdev_vfio_user_connected(t->vs));
 	cl_connect(t);
 	cl_version(t, 1u << 20);
-	assert_int_equal(dma_map(t, RAM_GPA, RAM_SIZE, 0, t->memfd), 0);
+	assert_int_equal(vc_dma_map(&t->g, RAM_GPA, RAM_SIZE, 0, t->g.memfd), 0);
 	guest_up(t, RAM_GPA + 0x1000);
-	clear_ua(t);
+	vc_clear_ua(&t->g);
 	pattern(data, sizeof(data), 99);
-	rw10(cdb, 1, 90, 1);
-	scsi_ok(t, cdb, data, sizeof(data), 0, &c);
+	scsi_cdb_rw10(cdb, 1, 90, 1);
+	vc_scsi_ok(&t->g, cdb, data, sizeof(data), 0, &c);
 	disk_check(t, 90 * 512, data, sizeof(data));
 }
 
@@ -1294,7 +912,7 @@ static void hostile(enum mode mode, uint32_t timeout_ms)
 	uint8_t cdb[10], block[512], *msg;
 	size_t len;
 	uint64_t t0;
-	struct cmd c;
+	struct vc_cmd c;
 
 	up_nofd(t, 1u << 20);
 	srv(t)->dma_timeout_ms = timeout_ms;
@@ -1302,11 +920,11 @@ static void hostile(enum mode mode, uint32_t timeout_ms)
 	pthread_mutex_lock(&t->c.lock);
 	t->c.mode = mode;
 	pthread_mutex_unlock(&t->c.lock);
-	rw10(cdb, 1, 0, 1);
+	scsi_cdb_rw10(cdb, 1, 0, 1);
 	memset(block, 0x6b, sizeof(block));
-	scsi_add(t, cdb, block, sizeof(block), 0, &c);
+	vc_scsi_add(&t->g, cdb, block, sizeof(block), 0, &c);
 	/* The doorbell as QEMU sends it: posted. The device pulls the ring: DMA_READ. */
-	msg = posted_write(t, t->notify.bar, notify_off(t), REQQ, 2, &len);
+	msg = posted_write(t, t->g.notify.bar, vc_notify_off(&t->g, REQQ), REQQ, 2, &len);
 	pthread_mutex_lock(&t->c.lock);
 	send_locked(&t->c, msg, len, NULL, 0);
 	pthread_mutex_unlock(&t->c.lock);
@@ -1360,7 +978,7 @@ static void test_error_reply(void **state)
 {
 	struct t *t = t_new();
 	uint8_t cdb[10] = { 0 }, out[64], m[16] = { 16 };
-	struct cmd c;
+	struct vc_cmd c;
 
 	(void)state;
 	up_nofd(t, 1u << 20);
@@ -1368,14 +986,14 @@ static void test_error_reply(void **state)
 	pthread_mutex_lock(&t->c.lock);
 	t->c.mode = M_ERROR;
 	pthread_mutex_unlock(&t->c.lock);
-	scsi(t, cdb, NULL, 0, 0, &c);
+	vc_scsi(&t->g, cdb, NULL, 0, 0, &c);
 	for (int i = 0; i < 20; i++)
 		pump(t);
 	assert_true(mock_vmm_log_contains(&t->mv, "client refused DMA_READ"));
 	assert_true(mock_vmm_log_contains(&t->mv, "guest-memory-unreachable"));
 	assert_int_equal(srv(t)->dma_out_reads, 0);
 	assert_true(vdev_vfio_user_connected(t->vs));
-	assert_int_equal(cl_call(t, C_GET_INFO, m, 16, NULL, 0, out, sizeof(out), NULL), 0);
+	assert_int_equal(vc_call(&t->g, C_GET_INFO, m, 16, NULL, 0, out, sizeof(out), NULL), 0);
 	assert_false(cl_is_closed(t));
 	t_free(t);
 }
@@ -1386,7 +1004,7 @@ static void test_unmap_waits(void **state)
 	struct t *t = t_new();
 	uint8_t cdb[10], out[64], want[4096];
 	struct vdrv_used u;
-	struct cmd c;
+	struct vc_cmd c;
 	uint16_t id;
 	int fd;
 
@@ -1398,11 +1016,11 @@ static void test_unmap_waits(void **state)
 	assert_int_equal(pwrite(fd, want, sizeof(want), 0), (ssize_t)sizeof(want));
 	close(fd);
 	t->hold_backend = 1;
-	rw10(cdb, 0, 0, 8);
-	scsi(t, cdb, NULL, 0, sizeof(want), &c);
+	scsi_cdb_rw10(cdb, 0, 0, 8);
+	vc_scsi(&t->g, cdb, NULL, 0, sizeof(want), &c);
 	until_inflight(t);
-	assert_int_equal(vdrv_get_used(&t->vq, &u), 0);
-	id = dma_unmap_send(t, RAM_GPA, RAM_SIZE);
+	assert_int_equal(vdrv_get_used(&t->g.vq, &u), 0);
+	id = vc_dma_unmap_send(&t->g, RAM_GPA, RAM_SIZE, 0);
 	for (int i = 0; i < 50; i++) {
 		pump(t);
 		usleep(200);
@@ -1412,13 +1030,13 @@ static void test_unmap_waits(void **state)
 	pthread_mutex_unlock(&t->c.lock);
 	assert_int_equal(vdev_mem_region_count(t->mv.ctx), 1);
 	t->hold_backend = 0;
-	assert_int_equal(cl_wait(t, id, C_DMA_UNMAP, out, sizeof(out), NULL), 0);
+	assert_int_equal(vc_wait(&t->g, id, C_DMA_UNMAP, out, sizeof(out), NULL), 0);
 	/* The completion reached the client's RAM before the region went. */
-	assert_int_equal(vdrv_get_used(&t->vq, &u), 1);
+	assert_int_equal(vdrv_get_used(&t->g.vq, &u), 1);
 	assert_int_equal(u.token, c.token);
-	assert_memory_equal(vdrv_host(&t->mem, c.din), want, sizeof(want));
+	assert_memory_equal(vdrv_host(&t->g.mem, c.din), want, sizeof(want));
 	assert_int_equal(vdev_mem_region_count(t->mv.ctx), 0);
-	assert_int_equal(rd(t, R_CONFIG, 0, 2), 0x1af4);
+	assert_int_equal(vc_rd(&t->g, R_CONFIG, 0, 2), 0x1af4);
 	t_free(t);
 }
 
@@ -1428,20 +1046,20 @@ static void test_split(void **state)
 	struct t *t = t_new();
 	uint8_t cdb[10], data[32 * 512];
 	unsigned int r0, w0, r1, w1, r2, w2;
-	struct cmd c;
+	struct vc_cmd c;
 
 	(void)state;
 	up_nofd(t, 4096);
 	pattern(data, sizeof(data), 11);
 	stats(t, &r0, &w0);
-	rw10(cdb, 1, 100, 32);
-	scsi_ok(t, cdb, data, sizeof(data), 0, &c);
+	scsi_cdb_rw10(cdb, 1, 100, 32);
+	vc_scsi_ok(&t->g, cdb, data, sizeof(data), 0, &c);
 	stats(t, &r1, &w1);
 	disk_check(t, 100 * 512, data, sizeof(data));
-	rw10(cdb, 0, 100, 32);
-	scsi_ok(t, cdb, NULL, 0, sizeof(data), &c);
+	scsi_cdb_rw10(cdb, 0, 100, 32);
+	vc_scsi_ok(&t->g, cdb, NULL, 0, sizeof(data), &c);
 	stats(t, &r2, &w2);
-	assert_memory_equal(vdrv_host(&t->mem, c.din), data, sizeof(data));
+	assert_memory_equal(vdrv_host(&t->g.mem, c.din), data, sizeof(data));
 	print_message("16 KiB at 4 KiB per message: WRITE(10) %u DMA_READ, READ(10) %u "
 		      "DMA_WRITE; largest %u bytes\n", r1 - r0, w2 - w1, t->c.max_count);
 	/* 16 KiB of data: at least 4 messages each way, none above 4096 bytes. */
@@ -1489,7 +1107,7 @@ static void test_irq_held(void **state)
 	uint8_t cdb[10], want[4096];
 	struct vdrv_used u;
 	unsigned int held;
-	struct cmd c;
+	struct vc_cmd c;
 	int fd;
 
 	(void)state;
@@ -1500,11 +1118,11 @@ static void test_irq_held(void **state)
 	assert_int_equal(pwrite(fd, want, sizeof(want), 0), (ssize_t)sizeof(want));
 	close(fd);
 	settle(t);
-	signalled(t->vec[1]);
-	t->irq_seen = 0;
+	vc_eventfd_take(t->g.vec[1]);
+	t->g.irq_seen = 0;
 	cl_hold(t, 1u << C_DMA_WRITE);
-	rw10(cdb, 0, 0, 8);
-	scsi(t, cdb, NULL, 0, sizeof(want), &c);
+	scsi_cdb_rw10(cdb, 0, 0, 8);
+	vc_scsi(&t->g, cdb, NULL, 0, sizeof(want), &c);
 	/* Completed on the server's side: every write sent and held by the client. */
 	for (int i = 0; i < 4000; i++) {
 		pump(t);
@@ -1520,26 +1138,26 @@ static void test_irq_held(void **state)
 	for (int i = 0; i < 20; i++)
 		pump(t);
 	/* Nothing in the client's RAM yet, and no interrupt. */
-	assert_int_equal(vdrv_get_used(&t->vq, &u), 0);
-	assert_false(signalled(t->vec[1]));
+	assert_int_equal(vdrv_get_used(&t->g.vq, &u), 0);
+	assert_false(vc_eventfd_take(t->g.vec[1]));
 	/* All replies but the last: still held. */
 	cl_release(t, held - 1);
 	writes_down_to(t, 1);
 	for (int i = 0; i < 20; i++)
 		pump(t);
-	assert_false(signalled(t->vec[1]));
+	assert_false(vc_eventfd_take(t->g.vec[1]));
 	/* The last one: the interrupt goes, and the data is there when it does. */
 	cl_hold(t, 0);
 	cl_release(t, UINT32_MAX);
 	writes_down_to(t, 0);
-	assert_true(signalled(t->vec[1]));
-	assert_int_equal(vdrv_get_used(&t->vq, &u), 1);
+	assert_true(vc_eventfd_take(t->g.vec[1]));
+	assert_int_equal(vdrv_get_used(&t->g.vq, &u), 1);
 	assert_int_equal(u.token, c.token);
-	assert_memory_equal(vdrv_host(&t->mem, c.din), want, sizeof(want));
+	assert_memory_equal(vdrv_host(&t->g.mem, c.din), want, sizeof(want));
 	print_message("READ(10) 4 KiB completion: interrupt held behind %u DMA_WRITEs\n", held);
 	/* Nothing held now: the next completion's interrupt comes (used() waits for it). */
-	rw10(cdb, 1, 8, 1);
-	scsi_ok(t, cdb, want, 512, 0, &c);
+	scsi_cdb_rw10(cdb, 1, 8, 1);
+	vc_scsi_ok(&t->g, cdb, want, 512, 0, &c);
 	writes_down_to(t, 0);
 	assert_false(srv(t)->irq_hold);
 	t_free(t);
@@ -1556,16 +1174,16 @@ static void test_no_wait(void **state)
 	uint8_t cdb[10], data[512], *msg;
 	struct vdrv_used u;
 	size_t len;
-	struct cmd c;
+	struct vc_cmd c;
 
 	(void)state;
 	up_nofd(t, 1u << 20);
 	settle(t);
 	cl_hold(t, 1u << C_DMA_READ);
 	pattern(data, sizeof(data), 4);
-	rw10(cdb, 1, 5, 1);
-	scsi_add(t, cdb, data, sizeof(data), 0, &c);
-	msg = posted_write(t, t->notify.bar, notify_off(t), REQQ, 2, &len);
+	scsi_cdb_rw10(cdb, 1, 5, 1);
+	vc_scsi_add(&t->g, cdb, data, sizeof(data), 0, &c);
+	msg = posted_write(t, t->g.notify.bar, vc_notify_off(&t->g, REQQ), REQQ, 2, &len);
 	pthread_mutex_lock(&t->c.lock);
 	send_locked(&t->c, msg, len, NULL, 0);
 	pthread_mutex_unlock(&t->c.lock);
@@ -1576,13 +1194,13 @@ static void test_no_wait(void **state)
 	}
 	assert_true(cl_held(t) > 0);
 	assert_true(srv(t)->dma_out_reads > 0);
-	assert_int_equal(rd(t, R_CONFIG, 0, 2), 0x1af4);
-	assert_int_equal(rd(t, R_CONFIG, 2, 2), 0x1048);
-	assert_int_equal(vdrv_get_used(&t->vq, &u), 0);
+	assert_int_equal(vc_rd(&t->g, R_CONFIG, 0, 2), 0x1af4);
+	assert_int_equal(vc_rd(&t->g, R_CONFIG, 2, 2), 0x1048);
+	assert_int_equal(vdrv_get_used(&t->g.vq, &u), 0);
 	assert_true(srv(t)->dma_out_reads > 0);
 	cl_hold(t, 0);
 	cl_release(t, UINT32_MAX);
-	assert_int_equal(used(t, &u), 1);
+	assert_int_equal(vc_used(&t->g, &u), 1);
 	assert_int_equal(u.token, c.token);
 	disk_check(t, 5 * 512, data, sizeof(data));
 	t_free(t);
@@ -1629,7 +1247,7 @@ static void test_read_bound(void **state)
 	}
 	settle(t);
 	assert_int_equal(srv(t)->dma_out_reads, 0);
-	assert_memory_equal(t->ram + RAM_SIZE - 8, "abcdefgh", 8);
+	assert_memory_equal(t->g.ram + RAM_SIZE - 8, "abcdefgh", 8);
 	assert_true(vdev_vfio_user_connected(t->vs));
 	t_free(t);
 }

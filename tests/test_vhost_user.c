@@ -172,10 +172,10 @@ static void test_io(void **state)
 	t_clear_ua(t);
 	for (unsigned int i = 0; i < sizeof(wbuf); i++)
 		wbuf[i] = (uint8_t)(i * 7 + 3);
-	fe_rw10(cdb, 1, 4, 2);
+	scsi_cdb_rw10(cdb, 1, 4, 2);
 	t_cmd(t, cdb, wbuf, sizeof(wbuf), 0, &c, &st);
 	assert_int_equal(st, 0);
-	fe_rw10(cdb, 0, 4, 2);
+	scsi_cdb_rw10(cdb, 0, 4, 2);
 	t_cmd(t, cdb, NULL, 0, sizeof(wbuf), &c, &st);
 	assert_int_equal(st, 0);
 	assert_memory_equal(vdrv_host(&t->f.mem, c.din), wbuf, sizeof(wbuf));
@@ -196,7 +196,7 @@ static void test_get_base_drains(void **state)
 	t_clear_ua(t);
 	memset(wbuf, 0x5a, sizeof(wbuf));
 	t->hold_backend = 1;
-	fe_rw10(cdb, 1, 9, 1);
+	scsi_cdb_rw10(cdb, 1, 9, 1);
 	fe_scsi(&t->f, T_REQQ, 0, 0, cdb, 10, wbuf, sizeof(wbuf), 0, &c);
 	fe_pump(&t->f);
 	assert_int_equal(vdrv_get_used(&t->f.vq[T_REQQ], &u), 0);
@@ -231,7 +231,7 @@ static void test_reconnect(void **state)
 	t_up(t, 0);
 	t_clear_ua(t);
 	memset(wbuf, 0xa5, sizeof(wbuf));
-	fe_rw10(cdb, 1, 1, 1);
+	scsi_cdb_rw10(cdb, 1, 1, 1);
 	t_cmd(t, cdb, wbuf, sizeof(wbuf), 0, &c, &st);
 	base = fe_get_base(&t->f, T_REQQ);
 	assert_int_equal(base, 2);
@@ -249,11 +249,11 @@ static void test_reconnect(void **state)
 	for (unsigned int q = 0; q < 3; q++)
 		fe_ring(&t->f, q, q == T_REQQ ? base : 0, q != T_REQQ);
 	assert_int_equal(t->connects, 2);
-	fe_rw10(cdb, 0, 1, 1);
+	scsi_cdb_rw10(cdb, 0, 1, 1);
 	t_cmd(t, cdb, NULL, 0, T_BS, &c, &st);
 	/* A reset happened at the disconnect: the first command may see a UA. */
 	if (st) {
-		fe_rw10(cdb, 0, 1, 1);
+		scsi_cdb_rw10(cdb, 0, 1, 1);
 		t_cmd(t, cdb, NULL, 0, T_BS, &c, &st);
 	}
 	assert_int_equal(st, 0);
@@ -307,7 +307,7 @@ static void test_call_fd_swapped_after_start(void **state)
 
 	/* While it is away: a write made available, its kick eaten by the front end. */
 	memset(wbuf, 0x3c, sizeof(wbuf));
-	fe_rw10(cdb, 1, 7, 1);
+	scsi_cdb_rw10(cdb, 1, 7, 1);
 	fe_scsi(&t->f, T_REQQ, 0, 0, cdb, 10, wbuf, sizeof(wbuf), 0, &c);
 	assert_true(eventfd_take(t->f.kick[T_REQQ]) >= 1);
 	eventfd_take(t->f.call[T_REQQ]);
@@ -354,7 +354,7 @@ static void test_mem_table_replace(void **state)
 	t_up(t, 0);
 	t_clear_ua(t);
 	assert_int_equal(fe_mem_table(&t->f), 0);
-	fe_rw10(cdb, 0, 0, 1);
+	scsi_cdb_rw10(cdb, 0, 0, 1);
 	t_cmd(t, cdb, NULL, 0, T_BS, &c, &st);
 	assert_int_equal(st, 0);
 	t_free(t);
@@ -389,7 +389,7 @@ static void test_dirty_log(void **state)
 	fe_put64(p, FE_F_V1 | FE_F_INDIRECT | FE_F_HOTPLUG | FE_F_PROTOCOL | FE_F_LOG_ALL);
 	assert_int_equal(fe_ack(&t->f, FE_SET_FEATURES, p, 8, NULL, 0), 0);
 
-	fe_rw10(cdb, 0, 0, 1);
+	scsi_cdb_rw10(cdb, 0, 0, 1);
 	t_cmd(t, cdb, NULL, 0, T_BS, &c, &st);
 	assert_int_equal(st, 0);
 	page = c.din / 4096;

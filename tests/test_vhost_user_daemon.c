@@ -165,10 +165,10 @@ static void test_daemon(void **state)
 	cmd(&t, cdb, NULL, 0, 0, &c, &st); /* TEST UNIT READY: power-on UA */
 	for (unsigned int i = 0; i < sizeof(data); i++)
 		data[i] = (uint8_t)(i ^ 0x3c);
-	fe_rw10(cdb, 1, 7, 1);
+	scsi_cdb_rw10(cdb, 1, 7, 1);
 	cmd(&t, cdb, data, sizeof(data), 0, &c, &st);
 	assert_int_equal(st, 0);
-	fe_rw10(cdb, 0, 7, 1);
+	scsi_cdb_rw10(cdb, 0, 7, 1);
 	cmd(&t, cdb, NULL, 0, sizeof(data), &c, &st);
 	assert_int_equal(st, 0);
 	assert_memory_equal(vdrv_host(&t.f.mem, c.din), data, sizeof(data));
@@ -305,7 +305,7 @@ static void test_sigkill_inflight(void **state)
 		for (unsigned int i = 0; i < K_N; i++) {
 			for (unsigned int k = 0; k < 512; k++)
 				data[i][k] = (uint8_t)(round * 31 + i * 7 + k);
-			fe_rw10(cdb, 1, 100 + i, 1);
+			scsi_cdb_rw10(cdb, 1, 100 + i, 1);
 			fe_scsi(&t.f, D_REQQ, 0, 0, cdb, 10, data[i], 512, 0, &c[i]);
 		}
 		/* Killed at some point of the batch: nothing, some, or all done. */
@@ -329,7 +329,7 @@ static void test_sigkill_inflight(void **state)
 				if (st) {
 					/* The new daemon's unit attention: the guest retries. */
 					seen[i] = 0;
-					fe_rw10(cdb, 1, 100 + i, 1);
+					scsi_cdb_rw10(cdb, 1, 100 + i, 1);
 					fe_scsi(&t.f, D_REQQ, 0, 0, cdb, 10, data[i], 512, 0,
 						&c[i]);
 				} else {
@@ -338,7 +338,7 @@ static void test_sigkill_inflight(void **state)
 			}
 		}
 		for (unsigned int i = 0; i < K_N; i++) {
-			fe_rw10(cdb, 0, 100 + i, 1);
+			scsi_cdb_rw10(cdb, 0, 100 + i, 1);
 			cmd(&t, cdb, NULL, 0, 512, &c[0], &st);
 			/* Everything finished before the kill: the read meets the attention. */
 			if (st && i == 0)
@@ -459,7 +459,7 @@ static void test_inject_error(void **state)
 	cmd(&t, cdb, NULL, 0, 0, &c, &st); /* the power-on unit attention */
 
 	/* READ(10) over the range: CHECK CONDITION, MEDIUM ERROR, 11h/00h. */
-	fe_rw10(cdb, 0, 98, 4);
+	scsi_cdb_rw10(cdb, 0, 98, 4);
 	cmd(&t, cdb, NULL, 0, sizeof(data), &c, &st);
 	assert_int_equal(st, 2);
 	sense_of(&t, &c, &key, &asc, &ascq);
@@ -468,7 +468,7 @@ static void test_inject_error(void **state)
 	assert_int_equal(ascq, 0x00);
 	/* WRITE(10): WRITE ERROR 0Ch/00h, and the file untouched. */
 	memset(data, 0x77, sizeof(data));
-	fe_rw10(cdb, 1, 103, 2);
+	scsi_cdb_rw10(cdb, 1, 103, 2);
 	cmd(&t, cdb, data, 2 * 512, 0, &c, &st);
 	assert_int_equal(st, 2);
 	sense_of(&t, &c, &key, &asc, &ascq);
@@ -476,10 +476,10 @@ static void test_inject_error(void **state)
 	assert_int_equal(asc, 0x0c);
 	assert_int_equal(ascq, 0x00);
 	/* Around it: fine. */
-	fe_rw10(cdb, 1, 104, 1);
+	scsi_cdb_rw10(cdb, 1, 104, 1);
 	cmd(&t, cdb, data, 512, 0, &c, &st);
 	assert_int_equal(st, 0);
-	fe_rw10(cdb, 0, 96, 4);
+	scsi_cdb_rw10(cdb, 0, 96, 4);
 	cmd(&t, cdb, NULL, 0, sizeof(data), &c, &st);
 	assert_int_equal(st, 0);
 

@@ -629,7 +629,7 @@ static void test_vu_reconnect_resubmits(void **state)
 	assert_int_equal(fe_mem_table(&t->f), 0);
 	for (unsigned int q = 0; q < 3; q++)
 		fe_ring(&t->f, q, 0, 1);
-	fe_rw10(cdb, 0, 0, 0);
+	scsi_cdb_rw10(cdb, 0, 0, 0);
 	cdb[0] = 0; /* TEST UNIT READY: the power-on unit attention */
 	fe_scsi(&t->f, T_REQQ, 0, 0, cdb, 10, NULL, 0, 0, &c[N]);
 	assert_int_equal(fe_used(&t->f, T_REQQ, &u, 100), 1);
@@ -637,7 +637,7 @@ static void test_vu_reconnect_resubmits(void **state)
 	t->hold_backend = 1;
 	for (unsigned int i = 0; i < N; i++) {
 		memset(data[i], 0x10 + i, T_BS);
-		fe_rw10(cdb, 1, 20 + i, 1);
+		scsi_cdb_rw10(cdb, 1, 20 + i, 1);
 		fe_scsi(&t->f, T_REQQ, 0, 0, cdb, 10, data[i], T_BS, 0, &c[i]);
 	}
 	for (int i = 0; i < 10; i++)
@@ -671,7 +671,7 @@ static void test_vu_reconnect_resubmits(void **state)
 			assert_int_equal(seen[i], 1);
 			if (st) {
 				seen[i] = 0;
-				fe_rw10(cdb, 1, 20 + i, 1);
+				scsi_cdb_rw10(cdb, 1, 20 + i, 1);
 				fe_scsi(&t->f, T_REQQ, 0, 0, cdb, 10, data[i], T_BS, 0, &c[i]);
 			} else {
 				got++;
@@ -681,7 +681,7 @@ static void test_vu_reconnect_resubmits(void **state)
 	for (unsigned int i = 0; i < N; i++) {
 		struct fe_cmd rd;
 
-		fe_rw10(cdb, 0, 20 + i, 1);
+		scsi_cdb_rw10(cdb, 0, 20 + i, 1);
 		fe_scsi(&t->f, T_REQQ, 0, 0, cdb, 10, NULL, 0, T_BS, &rd);
 		assert_int_equal(fe_used(&t->f, T_REQQ, &u, 300), 1);
 		assert_int_equal(u.token, rd.token);

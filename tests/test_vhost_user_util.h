@@ -30,6 +30,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "scsi_cdb.h"
 #include "vdrv.h"
 
 #define FE_UNUSED __attribute__((unused))
@@ -475,18 +476,6 @@ static FE_UNUSED void fe_resp(struct fe *f, const struct fe_cmd *c, uint8_t *sta
 
 	*status = r[10];
 	*response = r[11];
-}
-
-static FE_UNUSED void fe_rw10(uint8_t *cdb, int write, uint32_t lba, uint16_t blocks)
-{
-	memset(cdb, 0, 10);
-	cdb[0] = write ? 0x2a : 0x28;
-	cdb[2] = (uint8_t)(lba >> 24);
-	cdb[3] = (uint8_t)(lba >> 16);
-	cdb[4] = (uint8_t)(lba >> 8);
-	cdb[5] = (uint8_t)lba;
-	cdb[7] = (uint8_t)(blocks >> 8);
-	cdb[8] = (uint8_t)blocks;
 }
 
 #endif

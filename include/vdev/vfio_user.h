@@ -42,8 +42,13 @@
  * clears what it returns. While the server logs, the memory map's dirty
  * log is the server's (DMA_LOGGING_STOP or the end of the connection
  * turns it off).
- * Not offered: REGION_WRITE_MULTI; the old DIRTY_PAGES command (14, gone
- * from the spec) and DMA_UNMAP's GET_DIRTY_BITMAP flag.
+ * REGION_WRITE_MULTI is offered ("write_multiple"): QEMU coalesces posted
+ * writes of up to 8 bytes into it when its queue to us backs up; every
+ * entry is checked before any is applied.
+ * Not offered: the old DIRTY_PAGES command (14, gone from the spec) and
+ * DMA_UNMAP's GET_DIRTY_BITMAP flag; ioeventfds (DEVICE_GET_REGION_IO_FDS
+ * reports none: every doorbell is a message) and mmap-able BAR areas
+ * (a virtio-pci BAR is all registers the device must see).
  *
  * Guest memory without a file descriptor (QEMU sends a DMA_MAP without
  * one when guest RAM is not fd-backed, e.g. no memory-backend-memfd with

@@ -49,6 +49,10 @@
 #define VFU_MAX_FDS 16u
 /* Most DMA regions (our max_dma_maps; the memory map holds VDEV_MEM_MAX_REGIONS). */
 #define VFU_MAX_DMA 256u
+/* REGION_WRITE_MULTI: most entries (QEMU's VFIO_USER_MULTI_MAX), entry size, data bytes. */
+#define VFU_MULTI_MAX 200u
+#define VFU_MULTI_ENTRY 24u
+#define VFU_MULTI_DATA 8u
 /* Longest VERSION capabilities string we read. */
 #define VFU_MAX_JSON 4096u
 

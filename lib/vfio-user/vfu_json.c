@@ -281,7 +281,7 @@ size_t vdev__vfu_caps_emit(char *buf, size_t cap)
 {
 	int n = snprintf(buf, cap,
 			 "{\"capabilities\":{\"max_msg_fds\":%u,\"max_data_xfer_size\":%u,"
-			 "\"pgsizes\":%u,\"max_dma_maps\":%u}}",
+			 "\"pgsizes\":%u,\"max_dma_maps\":%u,\"write_multiple\":true}}",
 			 VFU_MAX_FDS, VFU_MAX_XFER, VDEV_PAGE_SIZE, VFU_MAX_DMA);
 
 	return n < 0 || (size_t)n >= cap ? 0 : (size_t)n + 1;

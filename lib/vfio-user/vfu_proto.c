@@ -213,26 +213,44 @@ static int do_irq_info(struct vfu_server *s, const struct vfu_msg *m)
 
 /* ---- region I/O ---- */
 
-/* Check a REGION_READ/WRITE header. @return 0 with *region, *offset, *count. */
-static int region_rw_check(struct vfu_server *s, const struct vfu_msg *m, uint32_t *region,
-			   uint64_t *offset, uint32_t *count)
+/* Is [offset, offset + count) inside region @region? @return 0, -EINVAL, -E2BIG. */
+static int region_range_check(struct vfu_server *s, uint32_t region, uint64_t offset,
+			      uint32_t count)
 {
 	uint64_t size;
 	uint32_t flags;
 
+	if (region >= VFU_NUM_REGIONS)
+		return -EINVAL;
+	if (count > VFU_MAX_XFER)
+		return -E2BIG;
+	region_get(s, region, &size, &flags);
+	if (!size || offset > size || count > size - offset)
+		return -EINVAL;
+	return 0;
+}
+
+/* Check a REGION_READ/WRITE header. @return 0 with *region, *offset, *count. */
+static int region_rw_check(struct vfu_server *s, const struct vfu_msg *m, uint32_t *region,
+			   uint64_t *offset, uint32_t *count)
+{
 	if (m->size < 16)
 		return -EINVAL;
 	*offset = vdev__le64(m->p);
 	*region = vdev__le32(m->p + 8);
 	*count = vdev__le32(m->p + 12);
-	if (*region >= VFU_NUM_REGIONS)
-		return -EINVAL;
-	if (*count > VFU_MAX_XFER)
-		return -E2BIG;
-	region_get(s, *region, &size, &flags);
-	if (!size || *offset > size || *count > size - *offset)
-		return -EINVAL;
-	return 0;
+	return region_range_check(s, *region, *offset, *count);
+}
+
+/* One region write, config space or a BAR. */
+static int region_write(struct vfu_server *s, uint32_t region, uint64_t offset,
+			const uint8_t *data, uint32_t count)
+{
+	int rc = region == VFU_REGION_CONFIG
+			 ? vdev_pci_config_write(s->f, (uint32_t)offset, data, count)
+			 : vdev_pci_bar_write(s->f, (int)region, offset, data, count);
+
+	return rc == -ERANGE ? -EINVAL : rc;
 }
 
 static int do_region_read(struct vfu_server *s, const struct vfu_msg *m)
@@ -270,16 +288,52 @@ static int do_region_write(struct vfu_server *s, const struct vfu_msg *m)
 		return rc;
 	if (m->size != 16 + (uint64_t)count)
 		return -EINVAL;
-	if (region == VFU_REGION_CONFIG)
-		rc = vdev_pci_config_write(s->f, (uint32_t)offset, m->p + 16, count);
-	else
-		rc = vdev_pci_bar_write(s->f, (int)region, offset, m->p + 16, count);
+	rc = region_write(s, region, offset, m->p + 16, count);
 	if (rc)
-		return rc == -ERANGE ? -EINVAL : rc;
+		return rc;
 	if (m->flags & VFU_F_NO_REPLY)
 		return 0;
 	memcpy(out, m->p, 16);
 	return vdev__vfu_reply(s, m->id, m->cmd, 0, out, sizeof(out));
+}
+
+/*
+ * REGION_WRITE_MULTI (vfio-user.rst): a u64 count, then that many entries
+ * of {u64 offset, u32 region, u32 count, 8 data bytes}. QEMU sends it
+ * when its queue of posted writes to us backs up, coalescing writes of up
+ * to 8 bytes (doorbells), in order. Every entry is checked before any is
+ * applied: a bad message changes nothing.
+ */
+static int do_write_multi(struct vfu_server *s, const struct vfu_msg *m)
+{
+	uint64_t n;
+	int rc;
+
+	if (m->size < 8)
+		return -EINVAL;
+	n = vdev__le64(m->p);
+	if (!n || n > VFU_MULTI_MAX || m->size != 8 + n * VFU_MULTI_ENTRY)
+		return -EINVAL;
+	for (uint64_t i = 0; i < n; i++) {
+		const uint8_t *e = m->p + 8 + i * VFU_MULTI_ENTRY;
+		uint32_t count = vdev__le32(e + 12);
+
+		if (!count || count > VFU_MULTI_DATA)
+			return -EINVAL;
+		rc = region_range_check(s, vdev__le32(e + 8), vdev__le64(e), count);
+		if (rc)
+			return rc;
+	}
+	for (uint64_t i = 0; i < n; i++) {
+		const uint8_t *e = m->p + 8 + i * VFU_MULTI_ENTRY;
+
+		rc = region_write(s, vdev__le32(e + 8), vdev__le64(e), e + 16, vdev__le32(e + 12));
+		if (rc)
+			return rc;
+	}
+	if (m->flags & VFU_F_NO_REPLY)
+		return 0;
+	return vdev__vfu_reply(s, m->id, m->cmd, 0, NULL, 0);
 }
 
 static int do_reset(struct vfu_server *s, const struct vfu_msg *m)
@@ -330,6 +384,8 @@ static int dispatch(struct vfu_server *s, const struct vfu_msg *m, int *fds, uns
 		return do_region_read(s, m);
 	case VFU_REGION_WRITE:
 		return do_region_write(s, m);
+	case VFU_REGION_WRITE_MULTI:
+		return do_write_multi(s, m);
 	case VFU_DEVICE_RESET:
 		return do_reset(s, m);
 	case VFU_DEVICE_FEATURE:
