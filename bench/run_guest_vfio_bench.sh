@@ -6,11 +6,14 @@
 # (scripts/qemu-forky.sh; TCG, 2 vCPUs):
 #   vfio-user   our whole PCI function: vdev-vfio-user + QEMU's vfio-user-pci
 #               (every BAR access, queue notify included, is a socket message)
+#   vfio-user without fd   the same with plain guest RAM (no shared memfd):
+#               every byte the device reads or writes is a DMA_READ/DMA_WRITE
+#               message too
 #   vhost-user  our virtqueues behind QEMU's virtio-pci: vdev-vhost-user-scsi
 #               + vhost-user-scsi-pci (notifies are eventfds)
 #   qemu        QEMU's built-in virtio-scsi-pci + scsi-hd (raw file, aio=threads)
-# Prints a markdown table: time per case, and vfio-user's and vhost-user's
-# time relative to QEMU's built-in device.
+# Prints a markdown table: time per case, and vfio-user's (both) and
+# vhost-user's time relative to QEMU's built-in device.
 # VDEV_BENCH_VHOST_QEMU=PATH runs the vhost-user case and a second built-in
 # case ("qemu-vhost", the vhost-user ratio's base) under that QEMU instead
 # (e.g. /usr/bin/qemu-system-x86_64, Debian's 7.2, when the back end does
@@ -47,6 +50,9 @@ set -e
 one vfio-user "$vfu --socket vfu.sock --device virtio-scsi-pci,num-queues=2,lun0=disk.img" \
 	vfu.sock "${mem[@]}" \
 	-device '{"driver":"vfio-user-pci","socket":{"type":"unix","path":"vfu.sock"}}'
+one vfio-user-nofd "$vfu --socket vfu.sock --device virtio-scsi-pci,num-queues=2,lun0=disk.img" \
+	vfu.sock -device '{"driver":"vfio-user-pci","socket":{"type":"unix","path":"vfu.sock"}}' ||
+	echo "bench: no vfio-user no-fd numbers (its column shows 0)" >&2
 qemu_override=${VDEV_BENCH_VHOST_QEMU:-}
 one vhost-user "$vhu --socket vhost.sock --num-queues 2 --lun 0:disk.img" vhost.sock \
 	"${mem[@]}" -chardev socket,id=vus,path=vhost.sock \
@@ -67,16 +73,18 @@ echo "QEMU: $("$VDEV_QEMU" --version | head -n 1)"
 	echo "vhost-user and its base: $("$VDEV_BENCH_VHOST_QEMU" --version | head -n 1)"
 echo "guest $(grep -E '^  kernel:' "$work/qemu.log" | head -n 1 | tr -s ' ')"
 echo
-echo "| case | ops | vfio-user ms | vhost-user ms | QEMU virtio-scsi ms |" \
-     "vfio-user / QEMU | vhost-user / QEMU |"
-echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+echo "| case | ops | vfio-user ms | vfio-user no-fd ms | vhost-user ms |" \
+     "QEMU virtio-scsi ms | vfio-user / QEMU | no-fd / QEMU | vhost-user / QEMU |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 while read -r c ops t_q; do
 	t_f=$(awk -v c="$c" '$1 == c { print $3 }' "$work/vfio-user.txt")
+	t_n=$(awk -v c="$c" '$1 == c { print $3 }' "$work/vfio-user-nofd.txt")
 	t_h=$(awk -v c="$c" '$1 == c { print $3 }' "$work/vhost-user.txt")
 	t_v=$(awk -v c="$c" '$1 == c { print $3 }' "$work/$vbase.txt")
-	awk -v c="$c" -v o="$ops" -v f="$t_f" -v h="$t_h" -v q="$t_q" -v v="$t_v" 'BEGIN {
-		printf "| %s | %d | %d | %d | %d | %.2f | %.2f |\n", c, o, f * 10, h * 10, q * 10,
-			q ? f / q : 0, v ? h / v : 0 }'
+	awk -v c="$c" -v o="$ops" -v f="$t_f" -v n="$t_n" -v h="$t_h" -v q="$t_q" -v v="$t_v" '
+	BEGIN {
+		printf "| %s | %d | %d | %d | %d | %d | %.2f | %.2f | %.2f |\n", c, o, f * 10,
+			n * 10, h * 10, q * 10, q ? f / q : 0, q ? n / q : 0, v ? h / v : 0 }'
 done <"$work/qemu.txt"
 echo
 echo "(logs: $work)"

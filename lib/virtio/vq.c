@@ -122,16 +122,31 @@ bool vdev__vq_take_remote_wait(struct vdev_vq *vq)
 	return w;
 }
 
+/* Is @gpa in a remote region? */
+static bool gpa_remote(vdev_ctx *ctx, uint64_t gpa)
+{
+	struct vdev__mem_region_info r;
+
+	return !vdev__mem_region_find(ctx, gpa, &r) && (r.flags & VDEV__MEM_REMOTE);
+}
+
 /*
  * Any remote region in the map (the rings, or only buffers, may be in
  * one): pops go through pop_remote(), which keeps the sequence points
- * every pull needs.
+ * every pull needs. Whether the rings themselves are remote decides only
+ * what cannot be read without waiting (the driver's notification
+ * suppression, at flush): a client often shares RAM but not its ROMs.
  */
 static void note_remote(struct vdev_vq *vq)
 {
 	vq->slow &= ~VQ_SLOW_REMOTE;
-	if (vq->mhot->remote)
-		vq->slow |= VQ_SLOW_REMOTE;
+	vq->rings_remote = false;
+	if (!vq->mhot->remote)
+		return;
+	vq->slow |= VQ_SLOW_REMOTE;
+	vq->rings_remote = gpa_remote(vq->ctx, vq->cfg.desc_addr) ||
+			   gpa_remote(vq->ctx, vq->cfg.driver_addr) ||
+			   gpa_remote(vq->ctx, vq->cfg.device_addr);
 }
 
 /* ---- buffers and chains ------------------------------------------------ */

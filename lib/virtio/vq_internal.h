@@ -249,6 +249,7 @@ struct vdev_vq {
 	uint64_t look, chain_look;
 	bool rwait;
 	bool guest_kick;
+	bool rings_remote;      /* a ring area is in a remote region */
 
 	uint32_t alloc_size;    /* entries in slots and order */
 	bool warned_clamp;

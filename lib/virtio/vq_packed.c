@@ -502,7 +502,7 @@ int vdev__vq_packed_flush(struct vdev_vq *vq)
 		vdev__vq_ring_dirty(vq, vq->cfg.desc_addr +
 					     (uint64_t)vq->flushed_pos * VQ_DESC_SIZE + DESC_FLAGS,
 				    2);
-		remote = vq->slow & VQ_SLOW_REMOTE;
+		remote = vq->rings_remote;
 	}
 	vq->pending = false;
 	vq->flushed_pos = vq->used_pos;

@@ -417,7 +417,7 @@ int vdev__vq_split_flush(struct vdev_vq *vq)
 		 * read without waiting: always notify (a spurious interrupt
 		 * is harmless; the owner holds it until our writes landed).
 		 */
-		if (vq->slow & VQ_SLOW_REMOTE) {
+		if (vq->rings_remote) {
 			vq->ops.notify(vq->opaque, vq);
 			return 1;
 		}
