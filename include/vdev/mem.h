@@ -15,7 +15,9 @@
  *
  * Threading: the map belongs to the device thread. The VMM must not add or
  * remove regions while another thread accesses guest memory through this
- * context.
+ * context. Memory a vfio-user client shares without an fd is reached
+ * through the server's socket (vdev/vfio_user.h): only from the thread of
+ * that server's loop.
  */
 #ifndef VDEV_MEM_H
 #define VDEV_MEM_H
