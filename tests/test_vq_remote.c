@@ -13,6 +13,7 @@
 #include "test_vq_common.h"
 
 #include "core/core.h"
+#include "core/mem_internal.h"
 #include "virtio/vq_internal.h"
 
 #define MAX_FETCHES 512
@@ -38,6 +39,9 @@ struct remote {
 	void (*race)(struct remote *r);
 	uint64_t race_gpa;
 	unsigned int added;      /* add_one()'s count, its token */
+	/* Called before the @at-th delivery (then cleared): the driver acts meanwhile. */
+	void (*on_deliver)(struct remote *r);
+	unsigned int deliveries, at;
 };
 
 static int hook_fetch(void *opaque, uint64_t gpa, size_t len, uint64_t seq)
@@ -65,6 +69,13 @@ static int hook_fetch(void *opaque, uint64_t gpa, size_t len, uint64_t seq)
 static unsigned int deliver(struct remote *r)
 {
 	unsigned int n = r->npend;
+
+	if (r->on_deliver && ++r->deliveries == r->at) {
+		void (*act)(struct remote *) = r->on_deliver;
+
+		r->on_deliver = NULL;
+		act(r);
+	}
 
 	r->npend = 0;
 	for (unsigned int i = 0; i < n; i++) {
@@ -487,6 +498,86 @@ static void test_reused_buffer_is_fetched_again(void **state)
 	}
 }
 
+static struct rq many_rq[160];
+
+/* The driver's next 20 requests (3 readable segments and a writable one each). */
+static void add_twenty(struct remote *r)
+{
+	static const uint32_t len[4] = { 16, 40, 72, 64 };
+	static const uint8_t wr[4] = { 0, 0, 0, 1 };
+
+	for (unsigned int i = 0; i < 20; i++) {
+		struct rq *q = &many_rq[r->added];
+
+		rq_alloc(r->f, q, len, wr, 4, 8);
+		rq_fill(r->f, q, 1000 + r->added);
+		q->id = drv_add(r->f, q->seg, q->nseg, 0, r->added++);
+	}
+	assert_int_equal(vdrv_publish(&r->f->d), 20);
+	vdev__vq_note_kick(r->f->vq);
+}
+
+/*
+ * More fetches in one look than the core keeps (its table drops the
+ * oldest arrived ones, the index's among them) while the driver adds
+ * requests: every request still served with its own data.
+ */
+static void test_many_fetches_in_one_look(void **state)
+{
+	(void)state;
+	for (int packed = 0; packed < 2; packed++) {
+		struct remote *r = remote_new(packed, 1024, 0, ALL_REMOTE);
+
+		for (unsigned int k = 0; k < 6; k++)
+			add_twenty(r);
+		r->on_deliver = add_twenty;
+		r->at = 150;
+		assert_int_equal(serve_all(r, UINT64_MAX), 140);
+		assert_null(r->on_deliver);
+		for (unsigned int i = 0; i < 140; i++) {
+			struct vdrv_used u = drv_get(r->f);
+
+			assert_int_equal(u.len, 64);
+			rq_check(r->f, &many_rq[u.token], u.len);
+		}
+		drv_none(r->f);
+		remote_free(r);
+	}
+}
+
+/*
+ * The same, made to happen: the core drops the index's fetch (as its
+ * table does when full) while what it covered stays; the driver adds a
+ * request; the index is fetched again and has moved. The ring entries
+ * must be read again too - the look's earlier read of them predates the
+ * new entry (it would name head 0, still in flight).
+ */
+static void test_index_fetched_again(void **state)
+{
+	struct remote *r;
+	struct vdev_vq_config c;
+	struct rq rq[2];
+	struct dq q[2];
+
+	(void)state;
+	r = remote_new(0, 16, 0, ALL_REMOTE);
+	vdrv_vq_config(&r->f->d, &c);
+	submit_one(r, &rq[0], 64, 1, 1, 0);
+	vdev__vq_note_kick(r->f->vq);
+	for (int tries = 0; dev_pop(r->f, &q[0]) == 0; tries++) {
+		assert_true(tries < 8 && deliver(r) > 0);
+	}
+	assert_int_equal(q[0].r.id, rq[0].id);
+	submit_one(r, &rq[1], 64, 1, 2, 1);
+	vdev__mem_fetches_forget(r->f->mv.ctx->mem, c.driver_addr, c.driver_addr + 3);
+	for (int tries = 0; dev_pop(r->f, &q[1]) == 0; tries++) {
+		assert_true(tries < 8 && deliver(r) > 0);
+	}
+	assert_int_equal(r->f->errors, 0);
+	assert_int_equal(q[1].r.id, rq[1].id);
+	remote_free(r);
+}
+
 /* A batch costs a handful of ring reads, not one per request. */
 static void test_split_batch_ring_reads(void **state)
 {
@@ -531,6 +622,8 @@ int main(void)
 		cmocka_unit_test(test_failed_fetch_breaks_queue),
 		cmocka_unit_test(test_kick_during_look),
 		cmocka_unit_test(test_reused_buffer_is_fetched_again),
+		cmocka_unit_test(test_many_fetches_in_one_look),
+		cmocka_unit_test(test_index_fetched_again),
 		cmocka_unit_test(test_split_batch_ring_reads),
 	};
 

@@ -241,12 +241,14 @@ struct vdev_vq {
 
 	/*
 	 * Remote memory (VQ_SLOW_REMOTE, pop_remote()): the sequence point of
-	 * the current look at the ring (0: none), of the packed chain being
-	 * read (its head seen available after look), whether a pull is
+	 * the current look at the ring (0: none), of what the driver's last
+	 * seen index covers (split: taken after seeing avail idx chain_idx;
+	 * packed: after seeing the head available), whether a pull is
 	 * waiting for data (vdev__vq_take_remote_wait()), and whether the
 	 * driver kicked since the look began.
 	 */
 	uint64_t look, chain_look;
+	uint16_t chain_idx;     /* split: the avail idx chain_look was taken for */
 	bool rwait;
 	bool guest_kick;
 	bool rings_remote;      /* a ring area is in a remote region */

@@ -23,18 +23,33 @@ static inline uint8_t *avail_event_ptr(const struct vdev_vq *vq)
 }
 
 /*
- * Remote rings (VQ_SLOW_REMOTE): refresh avail->flags and idx, then, if
- * idx moved, the ring entries and descriptors it covers. Two reads in
- * that order: the driver wrote those before idx (§2.7.13.3.1), so a read
- * that starts after seeing idx sees them; one read of it all might not.
+ * Remote memory (VQ_SLOW_REMOTE): refresh avail->flags and idx since the
+ * look's point, then, if idx moved, the ring entries and descriptors it
+ * covers - and later the tables and buffers (vdev__vq_pull() uses
+ * chain_look) - since a point taken after that idx was seen: the driver
+ * wrote them before idx (§2.7.13.3.1), so only reads sent after seeing
+ * idx are sure to see them. (Reads from earlier in the look may predate
+ * it: the index can be fetched again in one look when its fetch was
+ * dropped from the core's table.)
  */
 static __attribute__((noinline)) int remote_pull_avail(struct vdev_vq *vq)
 {
 	uint64_t n = vq->size;
-	int rc = vdev__vq_pull(vq, vq->cfg.driver_addr, VQ_AVAIL_RING);
+	uint16_t idx;
+	int rc;
 
-	if (rc || vq_ld16(vq->drv + VQ_AVAIL_IDX, __ATOMIC_ACQUIRE) == vq->last_avail)
+	if (!vq->look)
+		vdev__vq_new_look(vq);
+	rc = vdev__vq_pull_since(vq, vq->cfg.driver_addr, VQ_AVAIL_RING, vq->look);
+	if (rc)
 		return rc;
+	idx = vq_ld16(vq->drv + VQ_AVAIL_IDX, __ATOMIC_ACQUIRE);
+	if (idx == vq->last_avail)
+		return 0;
+	if (!vq->chain_look || idx != vq->chain_idx) {
+		vq->chain_look = vdev__mem_remote_now(vq->ctx);
+		vq->chain_idx = idx;
+	}
 	rc = vdev__vq_pull(vq, vq->cfg.driver_addr + VQ_AVAIL_RING, 2 * n);
 	return rc ? rc : vdev__vq_pull(vq, vq->cfg.desc_addr, VQ_DESC_SIZE * n);
 }
