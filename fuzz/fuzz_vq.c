@@ -23,7 +23,26 @@
  *    area), and never the gap or the guard bytes around RAM;
  *  - a used length the engine writes never exceeds the writable bytes of
  *    the request it completes.
- * Compiles against the public headers only.
+ *
+ * Remote mode (header bit H_REMOTE): region B is a remote region
+ * (lib/core/core.h "Remote regions"), as vfio-user's fd-less DMA regions
+ * are: the library sees only a shadow buffer (its own allocation, guard
+ * bytes around it), reads it through an asynchronous fetch hook and
+ * writes back through a write hook. The harness is the client: a fetch
+ * snapshots the guest (harness RAM) into a bounded pending list (-EAGAIN
+ * when full), OP_DELIVER hands pending data in (all, the first, the first
+ * failed with -EIO, a piece of the first), writes land in guest RAM at
+ * once. Further oracles there:
+ *  - region B iovecs lie in the shadow (not in RAM); a pop may give up
+ *    with 0 and "remote wait" (only in this mode); a failed fetch breaks
+ *    the queue with "guest-memory-unreachable" (that reason only after a
+ *    failed fetch);
+ *  - the write hook writes only inside region B, data only within the
+ *    first written bytes of the writable buffers of the request being
+ *    pushed; ring writes are checked by the RAM comparison above;
+ *  - nothing touches the shadow's guard bytes.
+ * Public headers, plus core/core.h and virtio/vq_internal.h for the
+ * remote-region hooks (internal: what vfio-user's DMA uses).
  */
 #include <errno.h>
 #include <stddef.h>
@@ -35,6 +54,9 @@
 #include <vdev/mem.h>
 #include <vdev/state.h>
 #include <vdev/virtqueue.h>
+
+#include "core/core.h"
+#include "virtio/vq_internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -64,6 +86,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define MAX_OPS 1024
 #define MAX_STAGED 256
 #define MAX_RING 512
+#define MAX_PEND 16             /* remote mode: fetches on their way */
+#define MAX_ALLOW MAX_IOV       /* remote mode: data ranges a push may write */
 
 #define F(bit) (1ull << (bit))
 
@@ -85,6 +109,7 @@ enum {
 	OP_ITAB,         /* u16 gpa sel, u8 n, n x (u16 addr sel, u16 len sel, u8 flags, u8 next) */
 	OP_EVENT,        /* u8 which, u16 value */
 	OP_RAM,          /* u16 gpa sel, u8 len, len bytes */
+	OP_DELIVER,      /* u8 mode (DLV_*); DLV_PIECE: u8 cut */
 	OP_COUNT,
 };
 
@@ -96,6 +121,28 @@ enum {
 #define H_NDATA 0x10
 #define H_RBW 0x20      /* VDEV_VQ_F_READ_BEFORE_WRITE */
 #define H_RESET 0x40
+#define H_REMOTE 0x80   /* region B is remote (see the top comment) */
+
+/* OP_DELIVER modes: how the client answers its pending fetches. */
+enum {
+	DLV_ALL,        /* every pending fetch, oldest first */
+	DLV_FIRST,      /* the oldest only */
+	DLV_FAIL,       /* the oldest fails (-EIO) */
+	DLV_PIECE,      /* a piece of the oldest; the rest stays pending */
+	DLV_COUNT,
+};
+
+/* A fetch the client has taken (a snapshot of the guest then), not yet answered. */
+struct fz_fetch {
+	uint64_t gpa, seq;
+	size_t len, off;        /* [off, len) not yet delivered */
+	uint8_t *snap;
+};
+
+/* A guest range the device may write (remote mode, during a push). */
+struct fz_range {
+	uint64_t gpa, len;
+};
 
 struct fz_in {
 	const uint8_t *p;
@@ -137,6 +184,15 @@ struct fz {
 	uint16_t avail;         /* split: the driver's avail idx */
 	uint16_t pk_pos;        /* packed: next position to make available */
 	uint8_t pk_wrap;
+	/* Remote mode (H_REMOTE): region B's shadow and the client's state. */
+	int remote;
+	uint8_t *sbuf;          /* GUARD | RB_SIZE | GUARD */
+	uint8_t *shadow;        /* host address of gpa RB_GPA as the library sees it */
+	struct fz_fetch pend[MAX_PEND];
+	unsigned int npend;
+	unsigned int fetch_failed;      /* fetches answered with an error */
+	struct fz_range allow[MAX_ALLOW];
+	unsigned int nallow;
 };
 
 static uint8_t in_u8(struct fz_in *in)
@@ -177,6 +233,9 @@ static void vq_error(void *opaque, vdev_vq *vq, const char *reason)
 
 	CHECK(vq == z->q[0] || vq == z->q[1]);
 	CHECK(reason != NULL && reason[0] != '\0');
+	/* Only a failed fetch makes guest memory unreachable. */
+	if (!strcmp(reason, "guest-memory-unreachable"))
+		CHECK(z->remote && z->fetch_failed);
 	z->errors++;
 }
 
@@ -269,9 +328,14 @@ static int iov_in_ram(struct fz *z, const struct iovec *v)
 
 	if (!v->iov_len)
 		return 1;
+	if (z->remote && b >= z->shadow && b < z->shadow + RB_SIZE)
+		return v->iov_len <= (size_t)(z->shadow + RB_SIZE - b);
 	if (b < z->ram || b >= z->ram + SPAN)
 		return 0;
 	off = (uint64_t)(b - z->ram);
+	/* Remote region B is reached through the shadow only. */
+	if (z->remote && off >= RB_GPA)
+		return 0;
 	return in_region(off, v->iov_len);
 }
 
@@ -281,6 +345,10 @@ static void canaries(struct fz *z)
 	memset(z->buf, CANARY, GUARD);
 	memset(z->ram + RA_GPA + RA_SIZE, CANARY, RB_GPA - (RA_GPA + RA_SIZE));
 	memset(z->ram + SPAN, CANARY, GUARD);
+	if (z->sbuf) {
+		memset(z->sbuf, CANARY, GUARD);
+		memset(z->shadow + RB_SIZE, CANARY, GUARD);
+	}
 }
 
 static void check_canaries(struct fz *z)
@@ -288,6 +356,148 @@ static void check_canaries(struct fz *z)
 	CHECK(!memcmp(z->buf, z->canary, GUARD));
 	CHECK(!memcmp(z->ram + SPAN, z->canary, GUARD));
 	CHECK(!memcmp(z->ram + RA_GPA + RA_SIZE, z->canary, RB_GPA - (RA_GPA + RA_SIZE)));
+	if (z->sbuf) {
+		CHECK(!memcmp(z->sbuf, z->canary, GUARD));
+		CHECK(!memcmp(z->shadow + RB_SIZE, z->canary, GUARD));
+	}
+}
+
+/* ---- remote region B: the harness is the client ------------------------------------ */
+
+static int in_b(uint64_t gpa, size_t len)
+{
+	return len && gpa >= RB_GPA && len <= RB_SIZE && gpa - RB_GPA <= RB_SIZE - len;
+}
+
+static int dev_area(const struct fz *z, uint64_t gpa, size_t len);
+static void before(struct fz *z);
+
+/* The fetch hook: the client snapshots the guest now and answers later (OP_DELIVER). */
+static int hook_fetch(void *opaque, uint64_t gpa, size_t len, uint64_t seq)
+{
+	struct fz *z = opaque;
+	struct fz_fetch *f;
+
+	CHECK(z->remote && in_b(gpa, len));
+	if (z->npend == MAX_PEND)
+		return -EAGAIN;
+	f = &z->pend[z->npend];
+	f->snap = malloc(len);
+	if (!f->snap)
+		return -EAGAIN;
+	memcpy(f->snap, z->ram + gpa, len);
+	f->gpa = gpa;
+	f->seq = seq;
+	f->len = len;
+	f->off = 0;
+	z->npend++;
+	return 0;
+}
+
+/* Inside one range a push may write (the writable bytes the device wrote)? */
+static int allowed(const struct fz *z, uint64_t gpa, size_t len)
+{
+	for (unsigned int i = 0; i < z->nallow; i++)
+		if (gpa >= z->allow[i].gpa && gpa - z->allow[i].gpa <= z->allow[i].len &&
+		    len <= z->allow[i].len - (gpa - z->allow[i].gpa))
+			return 1;
+	return 0;
+}
+
+/*
+ * The write hook: lands in the guest at once. Data the device wrote is not
+ * subject to the ring comparison (after_sem()), so it goes into the
+ * snapshot too; anything else must be a ring area the device writes.
+ */
+static int hook_write(void *opaque, uint64_t gpa, const void *buf, size_t len)
+{
+	struct fz *z = opaque;
+
+	CHECK(z->remote && buf != NULL && in_b(gpa, len));
+	if (allowed(z, gpa, len))
+		memcpy(z->snap + gpa, buf, len);
+	else if (z->strict)
+		CHECK(dev_area(z, gpa, len));
+	memcpy(z->ram + gpa, buf, len);
+	return 0;
+}
+
+/* Answer @n bytes of pending fetch @i (from where it stands), or fail it (@err). */
+static void deliver(struct fz *z, unsigned int i, size_t n, int err)
+{
+	struct fz_fetch *f = &z->pend[i];
+
+	if (err) {
+		z->fetch_failed++;
+		vdev__mem_remote_arrived(z->ctx, f->seq, f->gpa + f->off, NULL, f->len - f->off,
+					 err);
+		f->off = f->len;
+	} else {
+		vdev__mem_remote_arrived(z->ctx, f->seq, f->gpa + f->off, f->snap + f->off, n, 0);
+		f->off += n;
+	}
+	if (f->off < f->len)
+		return;
+	free(f->snap);
+	memmove(&z->pend[i], &z->pend[i + 1], (z->npend - i - 1) * sizeof(z->pend[0]));
+	z->npend--;
+}
+
+static void op_deliver(struct fz *z)
+{
+	uint8_t mode = in_u8(&z->in) % DLV_COUNT;
+	uint8_t cut = mode == DLV_PIECE ? in_u8(&z->in) : 0;
+	size_t left;
+
+	if (!z->npend)
+		return;
+	before(z);
+	left = z->pend[0].len - z->pend[0].off;
+	switch (mode) {
+	case DLV_ALL:
+		while (z->npend)
+			deliver(z, 0, z->pend[0].len - z->pend[0].off, 0);
+		break;
+	case DLV_FIRST:
+		deliver(z, 0, left, 0);
+		break;
+	case DLV_FAIL:
+		deliver(z, 0, 0, -EIO);
+		break;
+	default:
+		/* 1..left-1 bytes (all of a single byte): the reply comes in pieces. */
+		deliver(z, 0, left > 1 ? 1 + cut % (left - 1) : left, 0);
+		break;
+	}
+	/* Arrivals fill the shadow only: the guest and every guard stay as they were. */
+	CHECK(!memcmp(z->ram, z->snap, SPAN));
+	check_canaries(z);
+}
+
+/*
+ * Remote mode, before a push of @r with @written: the device writes its
+ * writable buffers' first @written bytes (in the shadow; region A buffers
+ * are left alone, as ever) and the push may hand exactly those to the
+ * write hook.
+ */
+static void device_writes(struct fz *z, const struct vdev_vq_req *r, uint32_t written)
+{
+	uint64_t left = written < r->in_len ? written : r->in_len;
+	uint32_t end = r->out_num + r->in_num;
+
+	z->nallow = 0;
+	for (uint32_t i = r->out_num; i < end && left && z->nallow < MAX_ALLOW; i++) {
+		const uint8_t *b = r->iov[i].iov_base;
+		size_t n = r->iov[i].iov_len < left ? r->iov[i].iov_len : (size_t)left;
+
+		left -= n;
+		if (!n || b < z->shadow || b >= z->shadow + RB_SIZE)
+			continue;
+		memset(z->shadow + (b - z->shadow), (int)(0xc0 | (z->seq & 0x3f)), n);
+		z->allow[z->nallow].gpa = RB_GPA + (uint64_t)(b - z->shadow);
+		z->allow[z->nallow].len = n;
+		z->nallow++;
+	}
 }
 
 /* ---- where the engine may write ------------------------------------------------- */
@@ -305,6 +515,21 @@ static uint64_t device_bytes(const struct fz *z)
 static int in_area(uint64_t g, uint64_t start, uint64_t len)
 {
 	return g >= start && g - start < len;
+}
+
+/* [gpa, gpa + len) lies in the areas the device writes (split: used ring; packed: both). */
+static int dev_area(const struct fz *z, uint64_t gpa, size_t len)
+{
+	uint64_t dev = z->cfg.device_addr, desc = z->cfg.desc_addr, n = z->cfg.size;
+
+	for (size_t i = 0; i < len; i++) {
+		uint64_t g = gpa + i;
+
+		if (packed(z) ? !in_area(g, dev, 4) && !in_area(g, desc, 16 * n)
+			      : !in_area(g, dev, device_bytes(z)))
+			return 0;
+	}
+	return 1;
 }
 
 /* Check one used element the engine just wrote: a completed id, len <= its writable bytes. */
@@ -466,6 +691,9 @@ static void op_pop(struct fz *z, unsigned int n, uint32_t cap)
 	after(z);
 	CHECK(rc <= (int)n);
 	check_pop_rc(z, rc, errors, n > 1);
+	/* Gave up waiting for remote memory: only with a remote region (then rc 0 is legal). */
+	if (vdev__vq_take_remote_wait(cur(z)))
+		CHECK(z->remote);
 	got = rc > 0 ? rc : 0;
 	for (int i = 0; i < got; i++) {
 		const struct vdev_vq_req *r = &z->reqs[at + i];
@@ -514,6 +742,9 @@ static void op_push(struct fz *z, uint8_t si, uint32_t written, int mode)
 	z->pushed[r->id] = 1;
 	if (!z->staged[r->id] || r->in_len > z->pushed_in[r->id])
 		z->pushed_in[r->id] = r->in_len;
+	/* All three mark the request's written bytes (complete_remote() too, via its slot). */
+	if (z->remote)
+		device_writes(z, r, written);
 	before(z);
 	if (mode == 0)
 		rc = vdev_vq_push(cur(z), r, written);
@@ -522,6 +753,7 @@ static void op_push(struct fz *z, uint8_t si, uint32_t written, int mode)
 	else
 		rc = vdev_vq_complete_remote(cur(z), r->id, written);
 	after_sem(z, 1);
+	z->nallow = 0;
 	if (mode == 1)
 		CHECK(rc == 0 || rc == 1 || rc == -EINVAL || rc == -ENODEV);
 	else
@@ -792,6 +1024,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		.log = host_log,
 	};
 	struct fz *z = calloc(1, sizeof(*z));
+	struct vdev__mem_remote rops = {
+		.fetch = hook_fetch,
+		.write = hook_write,
+		.opaque = z,
+	};
 	uint32_t image;
 
 	if (!z)
@@ -804,12 +1041,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		goto out;
 	z->ram = z->buf + GUARD;
 	memset(z->ram, 0, SPAN);
+	/* The header's flags decide region B's kind before anything else runs. */
+	z->remote = size && (data[0] & H_REMOTE);
+	if (z->remote) {
+		z->sbuf = malloc(GUARD + RB_SIZE + GUARD);
+		if (!z->sbuf)
+			goto out;
+		z->shadow = z->sbuf + GUARD;
+		/* Zero, never the guest's bytes: what the engine reads, it fetched. */
+		memset(z->shadow, 0, RB_SIZE);
+	}
 	canaries(z);
 	hops.opaque = z;
 	if (vdev_ctx_new(&hops, &z->ctx))
 		goto out;
 	CHECK(vdev_mem_region_add(z->ctx, RA_GPA, RA_SIZE, z->ram + RA_GPA, 0) == 0);
-	CHECK(vdev_mem_region_add(z->ctx, RB_GPA, RB_SIZE, z->ram + RB_GPA, 0) == 0);
+	if (z->remote)
+		CHECK(vdev__mem_region_add_remote(z->ctx, RB_GPA, RB_SIZE, z->shadow, 0, &rops) ==
+		      0);
+	else
+		CHECK(vdev_mem_region_add(z->ctx, RB_GPA, RB_SIZE, z->ram + RB_GPA, 0) == 0);
 	if (vdev_vq_new(z->ctx, &vops, z, &z->q[0]) || vdev_vq_new(z->ctx, &vops, z, &z->q[1]))
 		goto out;
 
@@ -874,6 +1125,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 			before(z);
 			rc = vdev_vq_kick_data(cur(z), (uint32_t)in_uint(&z->in, 4));
+			/* As the transport does: a look at remote memory must look again. */
+			if (z->remote)
+				vdev__vq_note_kick(cur(z));
 			after(z);
 			CHECK(rc == 0 || rc == 1 || rc < 0);
 			break;
@@ -925,6 +1179,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case OP_RAM:
 			op_ram(z);
 			break;
+		case OP_DELIVER:
+			op_deliver(z);
+			break;
 		}
 		CHECK(vdev_vq_inflight(cur(z)) <= VDEV_VQ_MAX_SIZE);
 	}
@@ -935,6 +1192,9 @@ out:
 	if (z->q[1])
 		vdev_vq_free(z->q[1]);
 	vdev_ctx_free(z->ctx);
+	for (unsigned int i = 0; i < z->npend; i++)
+		free(z->pend[i].snap);
+	free(z->sbuf);
 	free(z->buf);
 	free(z->snap);
 	free(z);
