@@ -65,7 +65,7 @@ static void t_event(void *opaque, enum vdev_vfio_user_event ev)
 
 static void pump(struct t *t)
 {
-	vc_serve(&t->loop, t->blk, t->mv.ctx, t->hold_backend);
+	server_pump(&t->loop, t->blk, t->mv.ctx, t->hold_backend);
 }
 
 /* ---- the client's transport: this thread sends, and reads while it waits ---- */

@@ -116,7 +116,7 @@ static struct t *t_of(struct vc *v)
 
 static void pump(struct t *t)
 {
-	vc_serve(&t->loop, t->blk, t->mv.ctx, t->hold_backend);
+	server_pump(&t->loop, t->blk, t->mv.ctx, t->hold_backend);
 }
 
 static uint64_t ms_now(void)

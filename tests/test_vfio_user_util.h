@@ -35,6 +35,7 @@
 #include <vdev/timer.h>
 
 #include "scsi_cdb.h"
+#include "test_server_pump.h"
 #include "vdrv.h"
 
 #define VC_UNUSED __attribute__((unused))
@@ -109,22 +110,6 @@ struct vc {
 	uint64_t tag;
 	int irq_seen;                /* for a used hook that waits for the interrupt */
 };
-
-/*
- * One turn of the in-process server: its loop, then (unless @hold_backend)
- * the block backend's completions and due timers, then the loop again for
- * the replies and interrupts they produced.
- */
-static VC_UNUSED void vc_serve(uv_loop_t *loop, vdev_blk *blk, vdev_ctx *ctx, int hold_backend)
-{
-	uv_run(loop, UV_RUN_NOWAIT);
-	if (!hold_backend) {
-		while (vdev_blk_poll(blk) > 0)
-			;
-		assert_true(vdev_timers_run(ctx) >= 0);
-	}
-	uv_run(loop, UV_RUN_NOWAIT);
-}
 
 /* ---- little-endian fields ---- */
 

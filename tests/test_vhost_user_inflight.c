@@ -15,15 +15,9 @@
  * that store by hand, as the flush does it. Exactly-once is checked by
  * the test driver (vdrv), which fails on a used id that is not in flight.
  */
-#include <uv.h>
-#include <vdev/block.h>
-#include <vdev/scsi.h>
-#include <vdev/timer.h>
-#include <vdev/vhost_user.h>
-#include <vdev/virtio_scsi.h>
 
 #include "test_vq_common.h"
-#include "test_vhost_user_util.h"
+#include "test_vhost_user_server.h"
 
 #define QS 16u
 #define REGION (16u + 16u * QS)
@@ -413,85 +407,6 @@ static void test_packed_untracked(void **state)
 #define FE_REM_MEM_REG 38
 #define FE_PF_INFLIGHT (1ull << 12)
 #define FE_PF_MEM_SLOTS (1ull << 15)
-#define T_BS 512u
-#define T_BLOCKS 256u
-#define T_REQQ 2u
-
-struct t {
-	struct mock_vmm mv;
-	vdev_device *dev;
-	vdev_virtio *vd;
-	vdev_blk *blk;
-	uv_loop_t loop;
-	vdev_vhost_user *vu;
-	char dir[64];
-	char path[128];
-	struct fe f;
-	int hold_backend;
-};
-
-static void t_pump(void *arg)
-{
-	struct t *t = arg;
-
-	uv_run(&t->loop, UV_RUN_NOWAIT);
-	if (!t->hold_backend) {
-		while (vdev_blk_poll(t->blk) > 0)
-			;
-		assert_true(vdev_timers_run(t->mv.ctx) >= 0);
-	}
-	uv_run(&t->loop, UV_RUN_NOWAIT);
-}
-
-static struct t *t_new(void)
-{
-	struct t *t = calloc(1, sizeof(*t));
-	struct vdev_blk_opts bo = {
-		.struct_size = sizeof(bo),
-		.driver = "memory",
-		.size = (uint64_t)T_BLOCKS * T_BS,
-	};
-	struct vdev_scsi_lun_opts lo = {
-		.struct_size = sizeof(lo),
-		.type = VDEV_SCSI_LUN_DISK,
-		.block_size = T_BS,
-	};
-	struct vdev_vhost_user_opts vo = { .struct_size = sizeof(vo) };
-
-	assert_non_null(t);
-	assert_int_equal(mock_vmm_init(&t->mv, 4096, 0), 0);
-	assert_int_equal(vdev_device_create_kv(t->mv.ctx,
-					       "virtio-scsi-pci,num-queues=1,queue-size=64",
-					       &t->dev), 0);
-	t->vd = vdev_device_virtio(t->dev);
-	assert_int_equal(vdev_blk_open(t->mv.ctx, &bo, &t->blk), 0);
-	lo.blk = t->blk;
-	assert_int_equal(vdev_scsi_lun_add(vdev_virtio_scsi_bus(t->dev), 0, 0, &lo, NULL), 0);
-	assert_int_equal(uv_loop_init(&t->loop), 0);
-	snprintf(t->dir, sizeof(t->dir), "/tmp/vdev-vui-XXXXXX");
-	assert_non_null(mkdtemp(t->dir));
-	snprintf(t->path, sizeof(t->path), "%s/sock", t->dir);
-	vo.socket_path = t->path;
-	assert_int_equal(vdev_vhost_user_new(t->vd, &t->loop, &vo, &t->vu), 0);
-	t->f.sock = -1;
-	t->f.pump = t_pump;
-	t->f.pump_arg = t;
-	fe_ram_init(&t->f);
-	return t;
-}
-
-static void t_free(struct t *t)
-{
-	fe_fini(&t->f);
-	vdev_vhost_user_free(t->vu);
-	assert_int_equal(uv_run(&t->loop, UV_RUN_DEFAULT), 0);
-	assert_int_equal(uv_loop_close(&t->loop), 0);
-	rmdir(t->dir);
-	vdev_device_destroy(t->dev);
-	mock_vmm_fini(&t->mv);
-	free(t);
-}
-
 /* GET_INFLIGHT_FD: @return the area size (0: refused) and the fd in *fd. */
 static uint64_t get_inflight(struct t *t, uint16_t nq, uint16_t qs, int *fd)
 {
