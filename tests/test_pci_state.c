@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "test_pci_util.h"
+#include "state_blob.h"
 
 #define TAG_PCIF VDEV_STATE_TAG('P', 'C', 'I', 'F')
 #define TAG_BARL VDEV_STATE_TAG('B', 'A', 'R', 'L')
@@ -138,17 +139,10 @@ static void make_busy(struct fx *x, vdev_pci_func *f)
 static uint8_t *save(vdev_pci_func *f, size_t *len)
 {
 	vdev_state_writer *w;
-	const void *data;
-	uint8_t *copy;
 
 	assert_int_equal(vdev_state_writer_new(&w), 0);
 	assert_int_equal(vdev_pci_func_save(f, w), 0);
-	assert_int_equal(vdev_state_writer_finish(w, &data, len), 0);
-	copy = malloc(*len);
-	assert_non_null(copy);
-	memcpy(copy, data, *len);
-	vdev_state_writer_free(w);
-	return copy;
+	return state_blob_take(w, len);
 }
 
 /* Load @blob into @f; returns the load result (or the reader's). */
@@ -267,8 +261,6 @@ struct spec {
 static uint8_t *build_blob(const struct spec *s, size_t *len)
 {
 	vdev_state_writer *w;
-	const void *data;
-	uint8_t *copy;
 
 	assert_int_equal(vdev_state_writer_new(&w), 0);
 	assert_int_equal(vdev_state_begin(w, s->tag ? s->tag : TAG_PCIF,
@@ -293,12 +285,7 @@ static uint8_t *build_blob(const struct spec *s, size_t *len)
 	if (s->extra_required)
 		assert_int_equal(vdev_state_put_u8(w, VDEV_STATE_TAG('N', 'E', 'W', '2'), 1), 0);
 	assert_int_equal(vdev_state_end(w), 0);
-	assert_int_equal(vdev_state_writer_finish(w, &data, len), 0);
-	copy = malloc(*len);
-	assert_non_null(copy);
-	memcpy(copy, data, *len);
-	vdev_state_writer_free(w);
-	return copy;
+	return state_blob_take(w, len);
 }
 
 /* The source's state as a spec the tests then corrupt. */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "test_pci_util.h"
+#include "state_blob.h"
 
 #define RAM_SIZE (64u << 10)
 #define R(name) VDEV_TESTDEV_REG_##name
@@ -392,17 +393,10 @@ static void test_reset(void **state)
 static uint8_t *dev_save(vdev_device *dev, size_t *len)
 {
 	vdev_state_writer *w;
-	const void *data;
-	uint8_t *copy;
 
 	assert_int_equal(vdev_state_writer_new(&w), 0);
 	assert_int_equal(vdev_device_save(dev, w), 0);
-	assert_int_equal(vdev_state_writer_finish(w, &data, len), 0);
-	copy = malloc(*len);
-	assert_non_null(copy);
-	memcpy(copy, data, *len);
-	vdev_state_writer_free(w);
-	return copy;
+	return state_blob_take(w, len);
 }
 
 static int dev_load(vdev_device *dev, const uint8_t *blob, size_t len)

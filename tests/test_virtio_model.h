@@ -24,6 +24,7 @@
 #include <vdev/virtio.h>
 
 #include "mock_vmm.h"
+#include "state_blob.h"
 #include "vdrv.h"
 #include "vio_driver.h"
 
@@ -369,17 +370,10 @@ static inline int tv_collect(struct tv *t, uint32_t q, uint32_t in)
 static inline uint8_t *tv_save(vdev_virtio *vd, size_t *len)
 {
 	vdev_state_writer *w;
-	const void *data;
-	uint8_t *copy;
 
 	assert_int_equal(vdev_state_writer_new(&w), 0);
 	assert_int_equal(vdev_virtio_save(vd, w), 0);
-	assert_int_equal(vdev_state_writer_finish(w, &data, len), 0);
-	copy = malloc(*len);
-	assert_non_null(copy);
-	memcpy(copy, data, *len);
-	vdev_state_writer_free(w);
-	return copy;
+	return state_blob_take(w, len);
 }
 
 /* Load @blob into @vd. Returns the load result (a malformed blob: its reader error). */

@@ -26,6 +26,7 @@
 #include <vdev/virtio_scsi.h>
 
 #include "mock_vmm.h"
+#include "state_blob.h"
 #include "vdrv.h"
 #include "vio_driver.h"
 
@@ -231,17 +232,10 @@ static VT_UNUSED void vt_free(struct vt *t)
 static VT_UNUSED uint8_t *vt_save_dev(vdev_device *dev, size_t *len)
 {
 	vdev_state_writer *w;
-	const void *data;
-	uint8_t *copy;
 
 	assert_int_equal(vdev_state_writer_new(&w), 0);
 	assert_int_equal(vdev_device_save(dev, w), 0);
-	assert_int_equal(vdev_state_writer_finish(w, &data, len), 0);
-	copy = malloc(*len);
-	assert_non_null(copy);
-	memcpy(copy, data, *len);
-	vdev_state_writer_free(w);
-	return copy;
+	return state_blob_take(w, len);
 }
 
 /* Load a blob from vt_save_dev() into @dev. @return vdev_device_load()'s result. */
