@@ -89,6 +89,14 @@ static int pop(struct fx *f, struct vdev_vq_req *r, struct iovec *iov)
 	return vdev_vq_pop(f->vq, r);
 }
 
+/* The driver's rings of QS entries, tracked in @region (REGION bytes), the queue started. */
+static void start_tracked(struct fx *f, uint8_t *region)
+{
+	assert_int_equal(vdrv_vq_init(&f->d, &f->mem, QS, f->features), 0);
+	assert_int_equal(vdev_vq_set_inflight(f->vq, region, REGION), 0);
+	assert_int_equal(fx_start(f, 0, 0), 0);
+}
+
 /* Collect what the guest sees; count each token. */
 static unsigned int collect(struct fx *f, unsigned int *seen, unsigned int n)
 {
@@ -115,9 +123,7 @@ static void test_region_updates(void **state)
 	unsigned int seen[8] = { 0 };
 
 	(void)state;
-	assert_int_equal(vdrv_vq_init(&f->d, &f->mem, QS, f->features), 0);
-	assert_int_equal(vdev_vq_set_inflight(f->vq, region, REGION), 0);
-	assert_int_equal(fx_start(f, 0, 0), 0);
+	start_tracked(f, region);
 	/* Started: the region cannot change under it. */
 	assert_int_equal(vdev_vq_set_inflight(f->vq, NULL, 0), -EBUSY);
 	assert_int_equal(r16(region, 8), 1);   /* version */
@@ -180,9 +186,7 @@ static void crash_at(enum crash c)
 	uint16_t ids[4];
 
 	print_message("crash %s\n", crash_name[c]);
-	assert_int_equal(vdrv_vq_init(&f->d, &f->mem, QS, f->features), 0);
-	assert_int_equal(vdev_vq_set_inflight(f->vq, region, REGION), 0);
-	assert_int_equal(fx_start(f, 0, 0), 0);
+	start_tracked(f, region);
 	for (unsigned int i = 0; i < 4; i++)
 		add_req(f, i);
 	for (unsigned int i = 0; i < 4; i++) {
@@ -259,9 +263,7 @@ static void test_random_lives(void **state)
 	unsigned int resubmitted = 0;
 
 	(void)state;
-	assert_int_equal(vdrv_vq_init(&f->d, &f->mem, QS, f->features), 0);
-	assert_int_equal(vdev_vq_set_inflight(f->vq, region, REGION), 0);
-	assert_int_equal(fx_start(f, 0, 0), 0);
+	start_tracked(f, region);
 	for (int life = 0; life < 60; life++) {
 		unsigned int nheld = 0, steps;
 
@@ -319,9 +321,7 @@ static void test_hostile_region(void **state)
 	struct iovec iov[4];
 
 	(void)state;
-	assert_int_equal(vdrv_vq_init(&f->d, &f->mem, QS, f->features), 0);
-	assert_int_equal(vdev_vq_set_inflight(f->vq, region, REGION), 0);
-	assert_int_equal(fx_start(f, 0, 0), 0);
+	start_tracked(f, region);
 
 	/* desc_num of another ring size: reinitialised, nothing resubmitted. */
 	memset(region + 16, 0xff, 16 * QS);
@@ -385,9 +385,7 @@ static void test_packed_untracked(void **state)
 	struct iovec iov[4];
 
 	(void)state;
-	assert_int_equal(vdrv_vq_init(&f->d, &f->mem, QS, f->features), 0);
-	assert_int_equal(vdev_vq_set_inflight(f->vq, region, REGION), 0);
-	assert_int_equal(fx_start(f, 0, 0), 0);
+	start_tracked(f, region);
 	add_req(f, 1);
 	assert_int_equal(pop(f, &r, iov), 1);
 	assert_int_equal(vdev_vq_complete(f->vq, &r, 0), 1);
