@@ -189,7 +189,7 @@ void vdev__mem_remote_arrived(vdev_ctx *ctx, uint64_t seq, uint64_t gpa, const v
 	struct mem_fetches *fs = m->fetches;
 	struct mem_fetch *f = NULL;
 	uint64_t last;
-	int i;
+	unsigned int i;
 
 	if (!fs || !len || len - 1 > UINT64_MAX - gpa)
 		return;
@@ -207,9 +207,9 @@ void vdev__mem_remote_arrived(vdev_ctx *ctx, uint64_t seq, uint64_t gpa, const v
 		f->state = FETCH_FAILED;
 		return;
 	}
-	i = vdev__mem_first_at(m, gpa) < m->n ? (int)vdev__mem_first_at(m, gpa) : -1;
+	i = vdev__mem_first_at(m, gpa);
 	/* The region is still there (forget() dropped the fetch otherwise) and holds it all. */
-	if (i < 0 || !(m->r[i].flags & VDEV__MEM_REMOTE) || m->r[i].gpa > gpa ||
+	if (i >= m->n || !(m->r[i].flags & VDEV__MEM_REMOTE) || m->r[i].gpa > gpa ||
 	    m->r[i].last < last) {
 		f->state = FETCH_FAILED;
 		return;

@@ -264,6 +264,7 @@ struct vfu_server {
 	unsigned int n_msix;         /* vectors of the MSI-X capability */
 	int *msix_fds;               /* [n_msix] */
 	uint8_t msi_cap, msix_cap;   /* config offsets, 0: none */
+	uint32_t msix_table;         /* the MSI-X capability's Table Offset/BIR dword */
 	unsigned int n_msi;
 	/* held while DMA_WRITEs are unanswered (vfu_irq.c) */
 	bool irq_hold;

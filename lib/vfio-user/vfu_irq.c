@@ -50,15 +50,10 @@ static void fd_set_slot(int *slot, int fd)
 /* ---- MSI-X Mask bits (PCI 3.0 §6.8.2.9), see the top ---- */
 
 /* The table's BAR and offset of vector @v's Vector Control dword. */
-static int msix_ctrl_at(struct vfu_server *s, unsigned int v, uint64_t *off)
+static int msix_ctrl_at(const struct vfu_server *s, unsigned int v, uint64_t *off)
 {
-	uint8_t b[4] = { 0 };
-	uint32_t table;
-
-	vdev_pci_config_read(s->f, s->msix_cap + 4u, b, 4);
-	table = vdev__le32(b);
-	*off = (table & ~7u) + 16ull * v + 12;
-	return (int)(table & 7);
+	*off = (s->msix_table & ~7u) + 16ull * v + 12;
+	return (int)(s->msix_table & 7);
 }
 
 static bool msix_masked(struct vfu_server *s, unsigned int v)
@@ -200,8 +195,13 @@ void vdev__vfu_irq_init(struct vfu_server *s)
 			if (s->n_msi > 32)
 				s->n_msi = 32;
 		} else if (b[0] == VDEV_PCI_CAP_ID_MSIX && !s->msix_cap) {
+			uint8_t t[4];
+
 			s->msix_cap = ptr;
 			s->n_msix = (vdev__le16(b + 2) & 0x7ffu) + 1;
+			/* Table Offset/BIR: read-only, the device's own layout. */
+			vdev_pci_config_read(s->f, ptr + 4u, t, 4);
+			s->msix_table = vdev__le32(t);
 		}
 		ptr = b[1];
 	}
