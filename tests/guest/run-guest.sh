@@ -33,7 +33,10 @@
 # port; host_action returns RC. One action is built in:
 #   daemon-restart N [SIGNAL]   send SIGNAL (default KILL) to daemon N,
 #                               wait for it and start its command again
-#                               (its log continues in daemon-N.log)
+#                               (its log continues in daemon-N.log); the
+#                               --wait-for paths given after its --daemon
+#                               are removed first and waited for again,
+#                               so the action ends once it is ready
 # The kernel command line gets vdev.host_actions=1 (host_action fails at
 # once without it). Every action and its output goes into the report and
 # into hostact.log.
@@ -48,7 +51,9 @@
 #   --append TEXT       more kernel command line
 #   --setup CMD         host command before QEMU (repeatable)
 #   --daemon CMD        host daemon started before QEMU (repeatable)
-#   --wait-for PATH     before QEMU, wait until PATH exists (see --wait-timeout)
+#   --wait-for PATH     before QEMU, wait until PATH exists (see --wait-timeout);
+#                       after a --daemon it is also that daemon's readiness
+#                       for daemon-restart
 #   --wait-timeout S    how long --wait-for waits (default 30)
 #   --check CMD         host command after QEMU and the daemons (repeatable)
 #   --teardown CMD      host command at the very end, always (repeatable)
@@ -63,7 +68,7 @@ timeout_s=${VDEV_GUEST_TIMEOUT:-300}
 wait_s=30
 qemu=${VDEV_QEMU:-qemu-system-x86_64}
 actions='' action_s=120
-setups=() daemons=() waits=() checks=() teardowns=() qemu_args=()
+setups=() daemons=() daemon_waits=() waits=() checks=() teardowns=() qemu_args=()
 
 usage() { awk 'NR > 2 && /^#/ { sub(/^# ?/, ""); print; next } NR > 2 { exit }' "$0"; }
 die() { echo "run-guest: $*" >&2; exit 2; }
@@ -79,8 +84,12 @@ while [[ $# -gt 0 ]]; do
 	--mem) need "$@"; mem=$2; shift ;;
 	--append) need "$@"; append=$2; shift ;;
 	--setup) need "$@"; setups+=("$2"); shift ;;
-	--daemon) need "$@"; daemons+=("$2"); shift ;;
-	--wait-for) need "$@"; waits+=("$2"); shift ;;
+	--daemon) need "$@"; daemons+=("$2"); daemon_waits+=(''); shift ;;
+	--wait-for) need "$@"; waits+=("$2")
+		# Belongs to the last --daemon (paths are kept newline-separated).
+		[[ ${#daemons[@]} -eq 0 ]] ||
+			daemon_waits[-1]+="$2"$'\n'
+		shift ;;
 	--wait-timeout) need "$@"; wait_s=$2; shift ;;
 	--check) need "$@"; checks+=("$2"); shift ;;
 	--teardown) need "$@"; teardowns+=("$2"); shift ;;
@@ -175,6 +184,24 @@ start_daemon() {
 	daemon_pids[$i]=$!
 }
 
+# abs_path P: a --wait-for path, relative ones taken from the work directory.
+abs_path() {
+	if [[ $1 == /* ]]; then echo "$1"; else echo "$workdir/$1"; fi
+}
+
+# wait_path P CMD...: wait up to --wait-timeout for P to exist while CMD
+# (a liveness check) succeeds; false if P never appeared.
+wait_path() {
+	local p waited=0
+	p=$(abs_path "$1")
+	shift
+	while [[ ! -e $p && $waited -lt $((wait_s * 10)) ]] && "$@" 2>/dev/null; do
+		sleep 0.1
+		waited=$((waited + 1))
+	done
+	[[ -e $p ]]
+}
+
 # daemons_alive: false once any daemon has exited.
 daemons_alive() {
 	local pid
@@ -211,14 +238,8 @@ if [[ $setup_ok -eq 1 ]]; then
 		start_daemon "$i"
 	done
 	for p in "${waits[@]}"; do
-		[[ $p == /* ]] || p=$workdir/$p
-		waited=0
-		while [[ ! -e $p && $waited -lt $((wait_s * 10)) ]] && daemons_alive; do
-			sleep 0.1
-			waited=$((waited + 1))
-		done
-		if [[ ! -e $p ]]; then
-			problems+=("$p did not appear within $wait_s s (or a daemon died)")
+		if ! wait_path "$p" daemons_alive; then
+			problems+=("$(abs_path "$p") did not appear within $wait_s s (or a daemon died)")
 			setup_ok=0
 		fi
 	done
@@ -247,9 +268,22 @@ restart_daemon() {
 		rc=$?
 		echo "daemon-restart: daemon $i (pid $pid) got SIG$sig, exit status $rc"
 	fi
+	# A stale socket or flag file would make the new daemon look ready.
+	local paths=() p
+	mapfile -t paths < <(printf '%s' "${daemon_waits[$i]}")
+	for p in "${paths[@]}"; do
+		rm -f "$(abs_path "$p")"
+	done
 	echo "==== run-guest: daemon-restart (after SIG$sig) ====" >>"$workdir/daemon-$i.log"
 	start_daemon "$i" append
 	echo "daemon-restart: daemon $i started again (pid ${daemon_pids[$i]})"
+	for p in "${paths[@]}"; do
+		if ! wait_path "$p" kill -0 "${daemon_pids[$i]}"; then
+			echo "daemon-restart: $(abs_path "$p") did not appear within $wait_s s (or the daemon died)"
+			return 3
+		fi
+	done
+	echo "daemon-restart: daemon $i ready"
 }
 
 # handle_action LINE: run one "VDEV-HOST: ACTION ARGS..." request, answer it.

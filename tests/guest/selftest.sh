@@ -149,7 +149,17 @@ FAKE_ACTIONS='daemon-restart 0;daemon-restart 0 TERM;daemon-restart 7' \
 	--check '[ $(sort -u starts | wc -l) -eq 3 ]' \
 	--check 'grep -q "ACK: VDEV-ACK daemon-restart 0" "$VDEV_GUEST_LOG"' \
 	--check 'grep -q "ACK: VDEV-ACK daemon-restart 2" "$VDEV_GUEST_LOG"' \
-	--check '[ $(grep -c "daemon-restart (after SIG" daemon-0.log) -eq 2 ]'
+	--check '[ $(grep -c "daemon-restart (after SIG" daemon-0.log) -eq 2 ]' \
+	--check '[ $(grep -c "daemon 0 ready" hostact.log) -eq 2 ]'
+# A restart ends only once the daemon is ready: its --wait-for path is
+# removed and must appear again; one that never does fails the action
+# (rc 3), which the guest sees.
+FAKE_ACTIONS='daemon-restart 0' expect 0 daemon-restart-not-ready "$good" \
+	--actions "$tmp/actions.sh" --wait-timeout 1 \
+	--daemon "bash -c 'trap \"exit 0\" TERM; [ -e once ] || touch once d.sock
+		while :; do sleep 0.1; done'" --wait-for d.sock \
+	--check 'grep -q "ACK: VDEV-ACK daemon-restart 3" "$VDEV_GUEST_LOG"' \
+	--check 'grep -q "d.sock did not appear" hostact.log'
 # ... but a restarted daemon that then fails still fails the run.
 FAKE_ACTIONS='daemon-restart 0' expect 1 daemon-restart-then-dies "$good" \
 	--actions "$tmp/actions.sh" --daemon "bash -c '[ -e once ] && exit 4; touch once d.sock

@@ -43,8 +43,8 @@ function(vdev_vfio_user_guest_test name targets luns cdt check_env)
       --env VFU_TARGETS=${targets} --env VFU_LUNS=${luns} --env VFU_CD_TARGET=${cdt}
       --setup "bash ${_vfu}/vfio_user_setup.sh ${targets} ${luns} ${cdt}"
       --daemon "bash ${_vfu}/vfio_user_daemon.sh ${_vfu_bin}"
-      --daemon "bash ${_vfu}/vfio_user_agent.sh ${_vfu_bin}"
       --wait-for vfu.sock --wait-for vfu.ctl
+      --daemon "bash ${_vfu}/vfio_user_agent.sh ${_vfu_bin}"
       --check "${check_env} bash ${_vfu}/vfio_user_check.sh"
       --timeout 240
       -- ${ARGN} -device ${_vfu_dev})
