@@ -885,6 +885,10 @@ static void test_pci_cfg_window(void **state)
 	(void)state;
 	assert_int_equal(vio_pci_init(&t->d, t->f, VIO_F_WINDOW), 0);
 	c = t->d.pcicfg.cap;
+	/* A config-space dump reads pci_cfg_data with the window at rest
+	 * (length 0): no access, no complaint. */
+	assert_int_equal(cfg_rd32(t->f, c + 16), 0);
+	assert_false(mock_vmm_log_contains(&t->mv, "PCI_CFG window"));
 	/* Reads through the window, of every width. */
 	assert_int_equal(vio_window_read(&t->d, 4, VIO_CC_NUMQ, 2), NQ);
 	assert_int_equal(vio_window_read(&t->d, 4, 0x2000, 4), 0x13121110);

@@ -390,7 +390,11 @@ static void window_access(struct vpci *p, uint8_t data[4], int is_write)
 				memcpy(data, tmp, len);
 		}
 	}
-	if (rc)
+	/*
+	 * Length 0 is the window at rest: a config-space dump (lspci -xxx,
+	 * QEMU's vfio set-up) reads pci_cfg_data without meaning an access.
+	 */
+	if (rc && len)
 		vdev__virtio_log_once(p->vd, VDEV__VONCE_WINDOW, VDEV_LOG_WARN,
 				      "PCI_CFG window: %s of %u bytes at BAR%u+0x%x ignored",
 				      is_write ? "write" : "read", len, raw[VCAP_BAR], off);
