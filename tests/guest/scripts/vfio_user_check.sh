@@ -4,7 +4,8 @@
 # every "VDEV-DATA: T.L MD5" line of the console matches the first MiB of
 # lun-T.L.img (what the guest wrote reached the files through our device),
 # QEMU noticed the killed daemon (its stderr says the socket closed), and
-# the DMA went the way the memory set-up says (VFU_DMA, below).
+# the DMA went the way the memory set-up says (VFU_DMA, below) and the daemon
+# logged no warning or error.
 set -uo pipefail
 log=${VDEV_GUEST_LOG:?}
 n=0 bad=0
@@ -32,4 +33,12 @@ esac
 if [[ -e killed.flag ]]; then
 	grep -E 'server closed socket|failed to read header|Broken pipe' qemu.stderr ||
 		{ echo "check: QEMU's stderr does not mention the lost server"; exit 1; }
+fi
+# Everything the guest did is a well-behaved driver's work: the device model
+# had nothing to warn about (a warning here is a bug in it or in this test).
+warns=$(grep -hE ': (warn|error): ' daemon-0.log)
+if [[ -n $warns ]]; then
+	echo "check: the daemon warned:"
+	echo "$warns" | head -n 20
+	exit 1
 fi
