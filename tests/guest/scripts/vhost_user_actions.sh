@@ -134,7 +134,8 @@ has-feature)
 	;;
 check-data)
 	# Every "VDEV-DATA: T.L OFFSET LENGTH MD5" the guest printed: the
-	# backing file holds those bytes now that the daemon has exited.
+	# backing file holds those bytes now that the daemon has exited, and
+	# the daemon logged no warning it should not have.
 	n=0 bad=0
 	while read -r _ label off len md5; do
 		got=$(dd if="$(img "$label")" bs=1M iflag=skip_bytes,count_bytes skip="$off" \
@@ -147,6 +148,15 @@ check-data)
 	done < <(tr -d '\r' <"$VDEV_GUEST_LOG" | grep -oE 'VDEV-DATA: [0-9]+\.[0-9]+ [0-9]+ [0-9]+ [0-9a-f]{32}')
 	echo "check-data: $n range(s) compared, $bad different"
 	[[ $n -gt 0 && $bad -eq 0 ]]
+	# Nothing else went wrong in the daemon: the only warnings allowed are
+	# the medium errors we injected on LUN 0.2 (INJECT).
+	warns=$(grep -hE ': (warn|error): ' daemon-0.log |
+		grep -vE 'blk: injected error|scsi 0:2: (READ|WRITE)\(10\): backend error' || true)
+	if [[ -n $warns ]]; then
+		echo "check-data: the daemon warned:"
+		echo "$warns" | head -n 20
+		exit 1
+	fi
 	;;
 *)
 	echo "vhost_user_actions.sh: unknown action '${1:-}'" >&2
