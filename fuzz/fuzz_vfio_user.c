@@ -11,13 +11,22 @@
  *               payload (fds: low 2 bits how many; bit 7 set: a 1 MiB memfd
  *               (guest RAM), else eventfds)
  *   1: run      the libuv loop once, the backend, the timers
- *   2: poke     u16 offset, u8 length, bytes (into the last memfd: rings)
+ *   2: poke     u16 offset, u8 length, bytes (into the last memfd and the
+ *               client's own RAM: rings)
+ *   3: answer   u8 how: the client answers our DMA_READ/DMA_WRITE requests
+ *               (memory mapped without an fd) from its RAM, as QEMU does:
+ *               how & 3 = 0 all in order, 1 the oldest, 2 the newest
+ *               first, 3 the oldest with an error; bit 2 spoils one reply
+ *               (another count, data one byte short, or an id off by one,
+ *               by bits 3-4)
  *
- * No socket: replies are dropped. A message that would close the
- * connection resets the server state, as the real server does; a deferred
+ * No socket: what the server sends is dropped. A message that would close
+ * the connection drops it, as the real server does, and the client
+ * connects again at once; a deferred
  * DMA_UNMAP is completed by running the backend. Missing bytes read as
- * zero. Oracles: the sanitizers, and no fd leak (each iteration closes
- * what it made, the server closes what it took).
+ * zero. The client's RAM is FZ_RAM bytes seen at every guest address
+ * modulo its size. Oracles: the sanitizers, and no fd leak (each iteration
+ * closes what it made, the server closes what it took).
  */
 #include <errno.h>
 #include <stdint.h>
@@ -71,6 +80,53 @@ static uint32_t u32(struct in *in)
 	return v | (u16(in) << 16);
 }
 
+/*
+ * Answer the server's outstanding DMA requests (op 3). The replies go
+ * through vdev__vfu_handle() like any client message; a reply the server
+ * rejects resets the connection as the real server would.
+ */
+static void answer(struct vfu_server *s, uint8_t how, const uint8_t *cram, uint8_t *buf)
+{
+	uint32_t n = s->dma_count, spoil = how & 4 ? 0 : UINT32_MAX;
+
+	if (!n)
+		return;
+	if ((how & 3) == 1 || (how & 3) == 3)
+		n = 1;
+	for (uint32_t k = 0; k < n; k++) {
+		uint32_t i = (how & 3) == 2 ? n - 1 - k : k;
+		const struct vfu_dmareq *r;
+		struct vfu_msg m;
+
+		if (i >= s->dma_count)
+			break;   /* an earlier answer dropped the connection */
+		r = &s->dma_q[(s->dma_head + i) & (s->dma_cap - 1)];
+		if (r->done)
+			continue;
+		m.id = (uint16_t)(s->dma_head_id + i);
+		m.cmd = r->cmd;
+		m.flags = VFU_TYPE_REPLY | ((how & 3) == 3 ? VFU_F_ERROR : 0);
+		m.size = VFU_DMARW_HDR + (r->cmd == VFU_DMA_READ ? r->count : 0);
+		vdev__put_le64(buf, r->gpa);
+		vdev__put_le64(buf + 8, r->count);
+		if (r->cmd == VFU_DMA_READ)
+			for (uint32_t j = 0; j < r->count; j++)
+				buf[VFU_DMARW_HDR + j] = cram[(r->gpa + j) % FZ_RAM];
+		if (k == spoil) {
+			switch ((how >> 3) & 3) {
+			case 0: vdev__put_le64(buf + 8, r->count + 1); break;
+			case 1: m.size = m.size ? m.size - 1 : 0; break;
+			default: m.id++; break;
+			}
+		}
+		m.p = buf;
+		if (vdev__vfu_handle(s, &m, NULL, 0) < 0) {
+			vdev__vfu_conn_drop(s, "fuzz: reply refused");
+			return;
+		}
+	}
+}
+
 static void run(uv_loop_t *loop, vdev_blk *blk, struct mock_vmm *mv)
 {
 	uv_run(loop, UV_RUN_NOWAIT);
@@ -97,16 +153,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	vdev_device *dev;
 	vdev_blk *blk;
 	uv_loop_t loop;
-	uint8_t *payload, *ram = NULL;
+	uint8_t *payload, *ram = NULL, *cram, *abuf;
 	int ops = 0;
 
 	if (mock_vmm_init(&mv, 4096, 0))
 		return 0;
 	vdev_ctx_set_log_level(mv.ctx, VDEV_LOG_ERROR);
 	payload = malloc(FZ_MAX_PAYLOAD);
-	if (!payload || vdev_device_create_kv(mv.ctx, "virtio-scsi-pci,num-queues=2,queue-size=16",
+	cram = calloc(1, FZ_RAM);
+	abuf = malloc(VFU_DMARW_HDR + VFU_MAX_XFER);
+	if (!payload || !cram || !abuf || vdev_device_create_kv(mv.ctx, "virtio-scsi-pci,num-queues=2,queue-size=16",
 					      &dev)) {
 		free(payload);
+		free(cram);
+		free(abuf);
 		mock_vmm_fini(&mv);
 		return 0;
 	}
@@ -119,7 +179,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	while (in.n && ops++ < 256) {
 		uint8_t op = u8(&in);
 
-		if (op % 3 == 0) {
+		if (op % 4 == 0) {
 			struct vfu_msg m;
 			int fds[3];
 			uint8_t f;
@@ -155,6 +215,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					fds[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 				}
 			}
+			/* As the socket loop does: a command after data arrived,
+			 * the device sees the data first. */
+			if ((m.flags & VFU_TYPE_MASK) != VFU_TYPE_REPLY)
+				vdev__vfu_remote_ready(s);
 			rc = vdev__vfu_handle(s, &m, fds, nfds);
 			if (rc == 1) {
 				/* A DMA_UNMAP waits for requests in flight: let them finish. */
@@ -166,9 +230,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					rc = -ETIMEDOUT;
 			}
 			if (rc < 0)
-				vdev__vfu_conn_reset(s);
-		} else if (op % 3 == 1) {
+				vdev__vfu_conn_drop(s, "fuzz: message refused");
+		} else if (op % 4 == 1) {
 			run(&loop, blk, &mv);
+		} else if (op % 4 == 3) {
+			answer(s, u8(&in), cram, abuf);
 		} else {
 			uint32_t off = u16(&in) * 16u, len = u8(&in);
 
@@ -177,8 +243,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 				if (ram && off + i < FZ_RAM)
 					ram[off + i] = b;
+				if (off + i < FZ_RAM)
+					cram[off + i] = b;
 			}
 		}
+		if (s->conn_fd >= 0 && !s->dma_broken)
+			vdev__vfu_remote_ready(s);
+		/* The client comes back after any drop (ours or the loop's). */
+		if (s->conn_fd < 0 && vdev__vfu_fuzz_connect(s))
+			break;
 	}
 	vdev__vfu_fuzz_free(s);
 out:
@@ -189,5 +262,7 @@ out:
 	vdev_device_destroy(dev);
 	mock_vmm_fini(&mv);
 	free(payload);
+	free(cram);
+	free(abuf);
 	return 0;
 }

@@ -362,8 +362,14 @@ void vdev__vfu_mig_drop(struct vfu_server *s);
 int vdev__vfu_dirty_feature(struct vfu_server *s, const struct vfu_msg *m, uint32_t flags);
 void vdev__vfu_dirty_drop(struct vfu_server *s);
 
-/* For the fuzz harness: a server with no socket and replies dropped. */
+/* For the fuzz harness: a server with no socket and replies dropped,
+ * connected (a stand-in fd); after a drop, connect it again. */
 int vdev__vfu_fuzz_new(vdev_device *dev, uv_loop_t *loop, struct vfu_server **out);
+int vdev__vfu_fuzz_connect(struct vfu_server *s);
+/* Fetched data arrived since we last said so: the device retries what
+ * waited for it (the socket loop calls it before each command and after
+ * each batch of messages). */
+void vdev__vfu_remote_ready(struct vfu_server *s);
 void vdev__vfu_fuzz_free(struct vfu_server *s);
 
 #endif /* VDEV_VFIO_USER_VFU_INTERNAL_H */

@@ -16,6 +16,7 @@
  * it sees the data as early as the client's order allows).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,7 +154,7 @@ static int process(struct vfu_server *s)
 }
 
 /* Fetched data arrived since we last said so: the device retries what waited for it. */
-static void remote_ready(struct vfu_server *s)
+void vdev__vfu_remote_ready(struct vfu_server *s)
 {
 	if (!s->dma_arrived)
 		return;
@@ -178,13 +179,13 @@ static void conn_run(struct vfu_server *s)
 			continue;
 		/* A command after data arrived: the device sees the data first. */
 		if ((vdev__le32(s->rbuf + 8) & VFU_TYPE_MASK) != VFU_TYPE_REPLY)
-			remote_ready(s);
+			vdev__vfu_remote_ready(s);
 		rc = process(s);
 		if (rc < 0)
 			break;
 	}
 	if (s->conn_fd >= 0 && rc >= 0 && !s->dma_broken)
-		remote_ready(s);
+		vdev__vfu_remote_ready(s);
 	if (s->conn_fd < 0)
 		return;
 	if (rc < 0) {
@@ -258,6 +259,17 @@ void vdev__vfu_conn_drop(struct vfu_server *s, const char *why)
 		s->event(s->opaque, VDEV_VFIO_USER_DISCONNECTED);
 }
 
+/* A new connection on @fd: nothing of the last one's state carries over. */
+static void conn_begin(struct vfu_server *s, int fd)
+{
+	s->conn_fd = fd;
+	s->rx.len = 0;
+	s->dma_broken = false;
+	s->dma_arrived = false;
+	s->dma_warned_id = false;
+	s->dma_warned_err = false;
+}
+
 static void accept_cb(uv_poll_t *h, int status, int events)
 {
 	struct vfu_server *s = h->data;
@@ -271,12 +283,7 @@ static void accept_cb(uv_poll_t *h, int status, int events)
 		vdev__vfu_log(s, VDEV_LOG_WARN, "second connection refused (one at a time)");
 	if (fd < 0)
 		return;
-	s->conn_fd = fd;
-	s->rx.len = 0;
-	s->dma_broken = false;
-	s->dma_arrived = false;
-	s->dma_warned_id = false;
-	s->dma_warned_err = false;
+	conn_begin(s, fd);
 	vdev__vfu_log(s, VDEV_LOG_INFO, "client connected on %s", s->path);
 	conn_poll(s, true);
 	if (s->event)
@@ -442,12 +449,31 @@ void vdev_vfio_user_disconnect(vdev_vfio_user *vs)
 
 /* ---- fuzzing: no socket, replies dropped ---- */
 
+int vdev__vfu_fuzz_connect(struct vfu_server *s)
+{
+	/* A stand-in for the socket: what we send goes to null_send, the fd
+	 * only marks the connection up (DMA requests need one) and is closed
+	 * when the connection goes, like a real one. */
+	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	conn_begin(s, fd);
+	return 0;
+}
+
 int vdev__vfu_fuzz_new(vdev_device *dev, uv_loop_t *loop, struct vfu_server **out)
 {
 	int rc = server_alloc(dev, loop, out);
 
-	if (!rc)
-		(*out)->send = null_send;
+	if (rc)
+		return rc;
+	(*out)->send = null_send;
+	rc = vdev__vfu_fuzz_connect(*out);
+	if (rc) {
+		server_release(*out);
+		*out = NULL;
+	}
 	return rc;
 }
 
