@@ -10,7 +10,8 @@
 #   clang  build/clang  clang -O0 -g (Debug), -Werror, every ctest test but the guest ones
 #                       and the KVM-runner ones (label kvm: gcc and asan run those)
 #   asan   build/asan   gcc with ASan + UBSan (VDEV_SANITIZE=ON), every ctest test but
-#                       the guest ones
+#                       the guest ones (the SeaBIOS firmware tests, label firmware,
+#                       take seconds and run in gcc, clang and asan)
 #   tsan   build/tsan   gcc with ThreadSanitizer, the unit tests (the virtqueue's
 #                       cross-thread completions run from real threads there)
 #   fuzz   build/fuzz   clang with libFuzzer (VDEV_FUZZ=ON): the fuzz_smoke tests,

@@ -9,18 +9,7 @@
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$here/../../..
-if [[ -z ${VDEV_QEMU:-} ]]; then
-	rc=0
-	qemu=$(bash "$root/scripts/qemu-forky.sh" | tail -n 1) || rc=$?
-	if [[ $rc -eq 77 ]]; then
-		echo "=================================================================="
-		echo "SKIPPED: vfio-user guest test: no QEMU with vfio-user-pci" \
-		     "(scripts/qemu-forky.sh could not reach Debian forky)"
-		echo "=================================================================="
-		exit 77
-	fi
-	[[ $rc -eq 0 && -x $qemu ]] || { echo "vfio_user_test: qemu-forky.sh failed ($rc)"; exit 1; }
-	export VDEV_QEMU=$qemu
-fi
-echo "vfio_user_test: QEMU $("$VDEV_QEMU" --version | head -n 1) ($VDEV_QEMU)"
+# shellcheck source=vfio_user_qemu.sh
+. "$here/vfio_user_qemu.sh"
+vfu_find_qemu "vfio-user guest test" "$root"
 exec bash "$here/../guest-test.sh" "$@"
