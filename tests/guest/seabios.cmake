@@ -1,13 +1,13 @@
 # SPDX-License-Identifier: MIT
 # Firmware tests (label firmware): SeaBIOS's own virtio-scsi driver boots
-# from our whole virtio-scsi PCI function, served by vdev-vfio-user, through
-# QEMU 11's vfio-user-pci (scripts/qemu-forky.sh), and runs the boot sector
+# from our virtio-scsi — our whole PCI function served by vdev-vfio-user
+# through QEMU 11's vfio-user-pci (scripts/qemu-forky.sh), or our rings
+# behind QEMU's vhost-user-scsi-pci — and runs the boot sector
 # seabios/diskcheck.S (a hashed 32 KiB read, a 4 KiB write read back).
 # Seconds under TCG and no static programs in the guest, so unlike the
 # Linux guest tests they run in every build, sanitizers included: the
 # daemon under ASan/UBSan against a real client and a real driver.
-# scripts/seabios_vfio_user.sh does the work; two memory set-ups, as for the
-# Linux tests (shared memfd RAM; plain RAM, so DMA_READ/DMA_WRITE messages).
+# scripts/seabios_boot.sh does the work.
 if(NOT TARGET vdev-vfio-user)
   return()
 endif()
@@ -27,11 +27,19 @@ add_custom_command(OUTPUT ${_sb_bin}
   DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/seabios/diskcheck.S VERBATIM)
 add_custom_target(vdev-seabios-diskcheck ALL DEPENDS ${_sb_bin})
 
-foreach(mode direct messages)
-  set(name firmware_seabios_vfio_user_${mode})
+# vfio-user: shared memfd RAM, and plain RAM (DMA messages); vhost-user:
+# vdev-vhost-user-scsi behind Debian 12's QEMU (its vhost-user-scsi-pci).
+set(_sb_vfu $<TARGET_FILE:vdev-vfio-user>)
+set(_sb_cases vfio-user vfio_user ${_sb_vfu} vfio-user-messages vfio_user_messages ${_sb_vfu})
+if(TARGET vdev-vhost-user-scsi)
+  list(APPEND _sb_cases vhost-user vhost_user $<TARGET_FILE:vdev-vhost-user-scsi>)
+endif()
+while(_sb_cases)
+  list(POP_FRONT _sb_cases transport suffix daemon)
+  set(name firmware_seabios_${suffix})
   add_test(NAME ${name}
-    COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/scripts/seabios_vfio_user.sh ${mode}
-            $<TARGET_FILE:vdev-vfio-user> ${_sb_bin} ${CMAKE_CURRENT_BINARY_DIR}/${name})
+    COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/scripts/seabios_boot.sh ${transport}
+            ${daemon} ${_sb_bin} ${CMAKE_CURRENT_BINARY_DIR}/${name})
   set_tests_properties(${name} PROPERTIES LABELS firmware TIMEOUT 300
     SKIP_RETURN_CODE 77 RESOURCE_LOCK vdev_guest_qemu)
-endforeach()
+endwhile()
