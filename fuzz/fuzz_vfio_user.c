@@ -83,27 +83,28 @@ static uint32_t u32(struct in *in)
 /*
  * Answer the server's outstanding DMA requests (op 3). The replies go
  * through vdev__vfu_handle() like any client message; a reply the server
- * rejects resets the connection as the real server would.
+ * refuses drops the connection, as the socket loop would. Requests are
+ * named by id: answering the oldest moves the queue's head.
  */
 static void answer(struct vfu_server *s, uint8_t how, const uint8_t *cram, uint8_t *buf)
 {
 	uint32_t n = s->dma_count, spoil = how & 4 ? 0 : UINT32_MAX;
+	uint16_t first = s->dma_head_id;
 
-	if (!n)
-		return;
 	if ((how & 3) == 1 || (how & 3) == 3)
-		n = 1;
-	for (uint32_t k = 0; k < n; k++) {
-		uint32_t i = (how & 3) == 2 ? n - 1 - k : k;
+		n = VDEV__MIN(n, 1u);
+	for (uint32_t k = 0; k < n && s->conn_fd >= 0; k++) {
+		uint16_t id = (uint16_t)(first + ((how & 3) == 2 ? n - 1 - k : k));
+		uint16_t at = (uint16_t)(id - s->dma_head_id);
 		const struct vfu_dmareq *r;
 		struct vfu_msg m;
 
-		if (i >= s->dma_count)
-			break;   /* an earlier answer dropped the connection */
-		r = &s->dma_q[(s->dma_head + i) & (s->dma_cap - 1)];
+		if (at >= s->dma_count)
+			continue;
+		r = &s->dma_q[(s->dma_head + at) & (s->dma_cap - 1)];
 		if (r->done)
 			continue;
-		m.id = (uint16_t)(s->dma_head_id + i);
+		m.id = id;
 		m.cmd = r->cmd;
 		m.flags = VFU_TYPE_REPLY | ((how & 3) == 3 ? VFU_F_ERROR : 0);
 		m.size = VFU_DMARW_HDR + (r->cmd == VFU_DMA_READ ? r->count : 0);
@@ -115,15 +116,13 @@ static void answer(struct vfu_server *s, uint8_t how, const uint8_t *cram, uint8
 		if (k == spoil) {
 			switch ((how >> 3) & 3) {
 			case 0: vdev__put_le64(buf + 8, r->count + 1); break;
-			case 1: m.size = m.size ? m.size - 1 : 0; break;
+			case 1: m.size--; break;
 			default: m.id++; break;
 			}
 		}
 		m.p = buf;
-		if (vdev__vfu_handle(s, &m, NULL, 0) < 0) {
+		if (vdev__vfu_handle(s, &m, NULL, 0) < 0)
 			vdev__vfu_conn_drop(s, "fuzz: reply refused");
-			return;
-		}
 	}
 }
 
@@ -162,8 +161,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	payload = malloc(FZ_MAX_PAYLOAD);
 	cram = calloc(1, FZ_RAM);
 	abuf = malloc(VFU_DMARW_HDR + VFU_MAX_XFER);
-	if (!payload || !cram || !abuf || vdev_device_create_kv(mv.ctx, "virtio-scsi-pci,num-queues=2,queue-size=16",
-					      &dev)) {
+	if (!payload || !cram || !abuf ||
+	    vdev_device_create_kv(mv.ctx, "virtio-scsi-pci,num-queues=2,queue-size=16", &dev)) {
 		free(payload);
 		free(cram);
 		free(abuf);
