@@ -20,7 +20,8 @@
  *               (another count, data one byte short, or an id off by one,
  *               by bits 3-4)
  *
- * No socket: what the server sends is dropped. A message that would close
+ * No socket: what the server sends is dropped, but for DMA_WRITE data,
+ * which lands in the client's RAM. A message that would close
  * the connection drops it, as the real server does, and the client
  * connects again at once; a deferred
  * DMA_UNMAP is completed by running the backend. Missing bytes read as
@@ -29,6 +30,7 @@
  * closes what it made, the server closes what it took).
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +80,36 @@ static uint32_t u32(struct in *in)
 	uint32_t v = u16(in);
 
 	return v | (u16(in) << 16);
+}
+
+/*
+ * The client's side of what the server sends: a DMA_WRITE request (header,
+ * then its data, in two sends) lands in the client's RAM, so what the
+ * device wrote (used entries, responses) reads back later; everything else
+ * is dropped. The server's opaque (its event hook's, unused here) points at
+ * the client.
+ */
+struct client {
+	uint8_t *ram;                /* FZ_RAM bytes, seen modulo FZ_RAM */
+	uint64_t write_gpa;          /* a DMA_WRITE's header was sent: its data is next */
+	bool write_next;
+};
+
+static int client_receive(struct vfu_server *s, const void *buf, size_t len)
+{
+	struct client *c = s->opaque;
+	const uint8_t *b = buf;
+
+	if (c->write_next) {
+		for (size_t i = 0; i < len; i++)
+			c->ram[(c->write_gpa + i) % FZ_RAM] = b[i];
+		c->write_next = false;
+	} else if (len == VFU_HDR_SIZE + VFU_DMARW_HDR && vdev__le16(b + 2) == VFU_DMA_WRITE &&
+		   (vdev__le32(b + 8) & VFU_TYPE_MASK) == VFU_TYPE_COMMAND) {
+		c->write_gpa = vdev__le64(b + VFU_HDR_SIZE);
+		c->write_next = vdev__le64(b + VFU_HDR_SIZE + 8) != 0;
+	}
+	return 0;
 }
 
 /*
@@ -152,6 +184,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	vdev_device *dev;
 	vdev_blk *blk;
 	uv_loop_t loop;
+	struct client client = { 0 };
 	uint8_t *payload, *ram = NULL, *cram, *abuf;
 	int ops = 0;
 
@@ -175,6 +208,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uv_loop_init(&loop);
 	if (vdev__vfu_fuzz_new(dev, &loop, &s))
 		goto out;
+	client.ram = cram;
+	s->opaque = &client;
+	s->send = client_receive;
 	while (in.n && ops++ < 256) {
 		uint8_t op = u8(&in);
 
