@@ -89,6 +89,23 @@ static uint32_t u32(struct in *in)
  * is dropped. The server's opaque (its event hook's, unused here) points at
  * the client.
  */
+/* The client's RAM seen at every guest address modulo its size: copy in and out. */
+static void ram_put(uint8_t *ram, uint64_t gpa, const uint8_t *src, size_t len)
+{
+	for (size_t n; len; gpa += n, src += n, len -= n) {
+		n = VDEV__MIN(len, FZ_RAM - (size_t)(gpa % FZ_RAM));
+		memcpy(ram + gpa % FZ_RAM, src, n);
+	}
+}
+
+static void ram_get(const uint8_t *ram, uint64_t gpa, uint8_t *dst, size_t len)
+{
+	for (size_t n; len; gpa += n, dst += n, len -= n) {
+		n = VDEV__MIN(len, FZ_RAM - (size_t)(gpa % FZ_RAM));
+		memcpy(dst, ram + gpa % FZ_RAM, n);
+	}
+}
+
 struct client {
 	uint8_t *ram;                /* FZ_RAM bytes, seen modulo FZ_RAM */
 	uint64_t write_gpa;          /* a DMA_WRITE's header was sent: its data is next */
@@ -101,8 +118,7 @@ static int client_receive(struct vfu_server *s, const void *buf, size_t len)
 	const uint8_t *b = buf;
 
 	if (c->write_next) {
-		for (size_t i = 0; i < len; i++)
-			c->ram[(c->write_gpa + i) % FZ_RAM] = b[i];
+		ram_put(c->ram, c->write_gpa, buf, len);
 		c->write_next = false;
 	} else if (len == VFU_HDR_SIZE + VFU_DMARW_HDR && vdev__le16(b + 2) == VFU_DMA_WRITE &&
 		   (vdev__le32(b + 8) & VFU_TYPE_MASK) == VFU_TYPE_COMMAND) {
@@ -143,8 +159,7 @@ static void answer(struct vfu_server *s, uint8_t how, const uint8_t *cram, uint8
 		vdev__put_le64(buf, r->gpa);
 		vdev__put_le64(buf + 8, r->count);
 		if (r->cmd == VFU_DMA_READ)
-			for (uint32_t j = 0; j < r->count; j++)
-				buf[VFU_DMARW_HDR + j] = cram[(r->gpa + j) % FZ_RAM];
+			ram_get(cram, r->gpa, buf + VFU_DMARW_HDR, r->count);
 		if (k == spoil) {
 			switch ((how >> 3) & 3) {
 			case 0: vdev__put_le64(buf + 8, r->count + 1); break;
