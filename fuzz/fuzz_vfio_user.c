@@ -82,13 +82,6 @@ static uint32_t u32(struct in *in)
 	return v | (u16(in) << 16);
 }
 
-/*
- * The client's side of what the server sends: a DMA_WRITE request (header,
- * then its data, in two sends) lands in the client's RAM, so what the
- * device wrote (used entries, responses) reads back later; everything else
- * is dropped. The server's opaque (its event hook's, unused here) points at
- * the client.
- */
 /* The client's RAM seen at every guest address modulo its size: copy in and out. */
 static void ram_put(uint8_t *ram, uint64_t gpa, const uint8_t *src, size_t len)
 {
@@ -106,6 +99,13 @@ static void ram_get(const uint8_t *ram, uint64_t gpa, uint8_t *dst, size_t len)
 	}
 }
 
+/*
+ * The client's side of what the server sends: a DMA_WRITE request (header,
+ * then its data, in two sends) lands in the client's RAM, so what the
+ * device wrote (used entries, responses) reads back later; everything else
+ * is dropped. The server's opaque (its event hook's, unused here) points at
+ * the client.
+ */
 struct client {
 	uint8_t *ram;                /* FZ_RAM bytes, seen modulo FZ_RAM */
 	uint64_t write_gpa;          /* a DMA_WRITE's header was sent: its data is next */
