@@ -57,7 +57,7 @@ cleanup() {
 trap cleanup EXIT
 fail() {
 	echo "FAIL $name: $*"
-	for f in serial.log qemu.stderr daemon.log; do
+	for f in out.log serial.log qemu.stderr daemon.log; do
 		[[ -s $f ]] && { echo "---- $f (last 20 lines)"; tr -d '\r' <"$f" | tail -n 20; }
 	done
 	exit 1
@@ -89,8 +89,9 @@ done
 
 start=$(date +%s.%N)
 timeout 120 "$qemu" -accel tcg -m 128 -nographic -no-reboot -net none \
-	-device isa-debug-exit,iobase=0x501,iosize=1 "${qargs[@]}" \
-	>serial.log 2>qemu.stderr </dev/null
+	-device isa-debug-exit,iobase=0x501,iosize=1 \
+	-chardev file,id=vdevout,path=out.log -device isa-debugcon,iobase=0xe9,chardev=vdevout \
+	"${qargs[@]}" >serial.log 2>qemu.stderr </dev/null
 rc=$?
 secs=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 kill -TERM "$dpid" 2>/dev/null
@@ -98,14 +99,14 @@ wait "$dpid"
 drc=$?
 dpid=''
 echo "$name: QEMU exit $rc after $secs s, daemon exit $drc"
-tr -d '\r' <serial.log | grep -a 'VDEV-SEABIOS' | sed 's/^/    /'
+tr -d '\r' <out.log | grep -a 'VDEV-SEABIOS' | sed 's/^/    /'
 
 # isa-debug-exit: (0x10 << 1) | 1 = 33 is the boot code's success.
 [[ $rc -eq 33 ]] || fail "QEMU exit $rc, expected 33 (124: the 120 s timeout)"
 [[ $drc -eq 0 ]] || fail "the daemon exit status $drc"
-got=$(tr -d '\r' <serial.log | grep -aoE 'VDEV-SEABIOS: hash [0-9a-f]{8}' | cut -d' ' -f3)
+got=$(tr -d '\r' <out.log | grep -aoE 'VDEV-SEABIOS: hash [0-9a-f]{8}' | cut -d' ' -f3)
 [[ $got == "$want" ]] || fail "the guest read hash ${got:-none}, the image's is $want"
-tr -d '\r' <serial.log | grep -aq 'VDEV-SEABIOS: read-back ok' || fail "no read-back line"
+tr -d '\r' <out.log | grep -aq 'VDEV-SEABIOS: read-back ok' || fail "no read-back line"
 python3 - <<'EOF' || fail "the image does not hold what the guest wrote, or more changed"
 import sys
 new = open("disk.img", "rb").read()

@@ -13,8 +13,10 @@
  *   3. prints "VDEV-SEABIOS-DONE" and leaves through QEMU's isa-debug-exit
  *      at port 0x501 with 0x10 (QEMU exits 33); on a failed step it prints
  *      "VDEV-SEABIOS: FAIL <step> ah=xx" and leaves with 0x11 (exit 35).
- * Output goes to COM1, each line after a CR LF (the firmware's own output
- * may not end its line). The BIOS passes the boot drive in DL.
+ * Output goes to port 0xe9 (QEMU's isa-debugcon), each line after a CR LF:
+ * not to COM1, where SeaBIOS mirrors its own screen and its writes land in
+ * the middle of ours (seen in CI: "VDEV-SEABI." CR LF "OS: read-back ok").
+ * The BIOS passes the boot drive in DL.
  * Build: as --32 && ld -m elf_i386 -Ttext 0x7c00 --oformat binary
  */
 .set READ_SECTORS, 64       /* 32 KiB at 0x1000:0 */
@@ -144,13 +146,13 @@ puthex_n:
 	loop 1b
 	ret
 
-/* Print "VDEV-SEABIOS" and the NUL-terminated string at %si on COM1. */
+/* Print "VDEV-SEABIOS" and the NUL-terminated string at %si. */
 say:
 	push %si
 	mov $m_pfx, %si
 	call puts
 	pop %si
-/* Print the NUL-terminated string at %si on COM1. */
+/* Print the NUL-terminated string at %si. */
 puts:
 	lodsb
 	test %al, %al
@@ -161,7 +163,7 @@ puts:
 
 putc:
 	push %dx
-	mov $0x3f8, %dx
+	mov $0xe9, %dx
 	out %al, %dx
 	pop %dx
 	ret
