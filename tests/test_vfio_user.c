@@ -10,7 +10,9 @@
  * driver are tests/test_vfio_user_util.h; the transport (one thread, no
  * reader) is here.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -1141,6 +1144,103 @@ static void test_second_server_refused(void **state)
 	t_free(t);
 }
 
+/* Entries of directory @dir other than . and .. */
+static int dir_entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d)))
+		n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+	closedir(d);
+	return n;
+}
+
+/* Read @ino's queued events: how many moved @name in; *@created: how many created it. */
+static int path_events(int ino, const char *name, int *created)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	int moved = 0;
+	ssize_t n;
+
+	*created = 0;
+	while ((n = read(ino, buf, sizeof(buf))) > 0) {
+		for (char *p = buf; p < buf + n;) {
+			const struct inotify_event *e = (const struct inotify_event *)p;
+
+			if (e->len && !strcmp(e->name, name)) {
+				moved += !!(e->mask & IN_MOVED_TO);
+				*created += !!(e->mask & IN_CREATE);
+			}
+			p += sizeof(*e) + e->len;
+		}
+	}
+	return moved;
+}
+
+/*
+ * The socket path: it appears only once the server listens (bound under a
+ * sibling name and renamed: nothing else is left in the directory), a stale
+ * socket there is replaced, any other file is left alone (-EADDRINUSE).
+ */
+static void test_socket_path(void **state)
+{
+	struct t *t = t_new("virtio-scsi-pci,num-queues=1,queue-size=64");
+	struct vdev_vfio_user_opts vo = { .struct_size = sizeof(vo) };
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char other[sizeof(t->path) + 8], buf[8] = { 0 };
+	struct mock_vmm mv2;   /* a server owns its context's map and interrupts: one each */
+	vdev_vfio_user *vs2;
+	vdev_device *dev2;
+	int fd, ino, created;
+
+	(void)state;
+	assert_int_equal(dir_entries(t->dir), 1);
+	t_connect(t);
+	assert_int_equal(mock_vmm_init(&mv2, 4096, 0), 0);
+	assert_int_equal(vdev_device_create_kv(mv2.ctx, "virtio-scsi-pci,num-queues=1", &dev2), 0);
+	snprintf(other, sizeof(other), "%s/other", t->dir);
+	vo.socket_path = other;
+
+	/* A regular file: refused, untouched. */
+	fd = open(other, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "keep", 4), 4);
+	close(fd);
+	assert_int_equal(vdev_vfio_user_new(dev2, &t->loop, &vo, &vs2), -EADDRINUSE);
+	fd = open(other, O_RDONLY | O_CLOEXEC);
+	assert_int_equal(read(fd, buf, sizeof(buf)), 4);
+	close(fd);
+	assert_string_equal(buf, "keep");
+	assert_int_equal(unlink(other), 0);
+
+	/* A stale socket (its server gone): replaced by a listening one. */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	memcpy(sa.sun_path, other, strlen(other) + 1);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	close(fd);
+	ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	assert_true(ino >= 0);
+	assert_true(inotify_add_watch(ino, t->dir, IN_CREATE | IN_MOVED_TO) >= 0);
+	assert_int_equal(vdev_vfio_user_new(dev2, &t->loop, &vo, &vs2), 0);
+	assert_int_equal(dir_entries(t->dir), 2);
+	/* The path arrived by rename (IN_MOVED_TO), never created by bind() under its name. */
+	assert_int_equal(path_events(ino, "other", &created), 1);
+	assert_int_equal(created, 0);
+	close(ino);
+	fd = vc_socket(other);
+	close(fd);
+	vdev_vfio_user_free(vs2);
+	for (int i = 0; i < 5; i++)
+		pump(t);   /* its handles close (the first server keeps the loop alive) */
+	assert_int_not_equal(access(other, F_OK), 0);
+	vdev_device_destroy(dev2);
+	mock_vmm_fini(&mv2);
+	t_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1155,6 +1255,7 @@ int main(void)
 		cmocka_unit_test(test_dirty_logging),
 		cmocka_unit_test(test_hostile),
 		cmocka_unit_test(test_second_server_refused),
+		cmocka_unit_test(test_socket_path),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,6 +4,7 @@
  * with fds, and the listening socket of a one-client server.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -135,25 +136,55 @@ long vdev__msgsock_send(int fd, const void *buf, size_t len, const int *fds, uns
 	return n < 0 ? -errno : (long)n;
 }
 
+/* Bind and listen on @fd at @at, then move it to @path (when they differ). */
+static int listen_at(int fd, const char *at, const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+	memcpy(sa.sun_path, at, strlen(at) + 1);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)))
+		return -errno;
+	if (listen(fd, 4) || (strcmp(at, path) && rename(at, path))) {
+		int rc = -errno;
+
+		unlink(at);
+		return rc;
+	}
+	return 0;
+}
+
 int vdev__msgsock_listen(uv_loop_t *loop, const char *path, void *data, uv_poll_cb cb,
 			 int *fd_out, uv_poll_t **h_out)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char at[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct stat st;
 	uv_poll_t *h;
 	int fd, rc;
 
-	if (strlen(path) >= sizeof(sa.sun_path))
+	if (strlen(path) >= sizeof(at))
 		return -ENAMETOOLONG;
-	memcpy(sa.sun_path, path, strlen(path) + 1);
 	/* A stale socket from an earlier run: replace it (never another file). */
-	if (!stat(path, &st) && S_ISSOCK(st.st_mode))
+	if (!stat(path, &st)) {
+		if (!S_ISSOCK(st.st_mode))
+			return -EADDRINUSE;
 		unlink(path);
+	}
+	/*
+	 * bind() creates the file and only listen() makes it connectable: a
+	 * client that waits for the file (QEMU started once it exists, a test)
+	 * could connect in between and be refused. So bind a sibling name,
+	 * listen, and rename it into place: the path appears ready. When the
+	 * sibling's name does not fit, bind the path itself.
+	 */
+	if ((size_t)snprintf(at, sizeof(at), "%s.%ld~", path, (long)getpid()) >= sizeof(at))
+		memcpy(at, path, strlen(path) + 1);
+	else if (!stat(at, &st) && S_ISSOCK(st.st_mode))
+		unlink(at);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 4)) {
-		rc = -errno;
+	rc = listen_at(fd, at, path);
+	if (rc) {
 		close(fd);
 		return rc;
 	}

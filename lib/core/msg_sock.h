@@ -55,8 +55,10 @@ long vdev__msgsock_send(int fd, const void *buf, size_t len, const int *fds,
 
 /*
  * Listen on UNIX @path (a stale socket there is replaced, never another
- * file): a nonblocking socket polled on @loop, @cb called with h->data =
- * @data. @return 0 (*@fd, *@h set) or a negative errno.
+ * file: -EADDRINUSE): a nonblocking socket polled on @loop, @cb called with
+ * h->data = @data. The path appears only once the socket listens (bound
+ * under a sibling name and renamed), so a client that waits for it is not
+ * refused. @return 0 (*@fd, *@h set) or a negative errno.
  */
 int vdev__msgsock_listen(uv_loop_t *loop, const char *path, void *data, uv_poll_cb cb,
 			 int *fd, uv_poll_t **h);
