@@ -150,9 +150,18 @@ static void accept_cb(uv_stream_t *server, int status)
 		uv_close((uv_handle_t *)&c->pipe, client_closed);
 }
 
+/* Set-up failed: the listening handle goes. */
+static int handle_fail(struct ex_control *ctl, int rc)
+{
+	uv_close((uv_handle_t *)ctl->pipe, handle_free);
+	ctl->pipe = NULL;
+	return rc;
+}
+
 int ex_control_start(struct ex_control *ctl, uv_loop_t *loop, const char *path,
 		     size_t reply_max, ex_command_fn fn, void *opaque)
 {
+	char at[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	int rc;
 
 	ctl->loop = loop;
@@ -164,14 +173,22 @@ int ex_control_start(struct ex_control *ctl, uv_loop_t *loop, const char *path,
 		return -ENOMEM;
 	uv_pipe_init(loop, ctl->pipe, 0);
 	ctl->pipe->data = ctl;
+	/*
+	 * Bound under a sibling name and renamed once listening, so the path
+	 * exists only when a client can connect (scripts wait for the file).
+	 */
+	if ((size_t)snprintf(at, sizeof(at), "%s.%ld~", path, (long)getpid()) >= sizeof(at))
+		return handle_fail(ctl, -ENAMETOOLONG);
 	unlink(path);
-	rc = uv_pipe_bind(ctl->pipe, path);
+	unlink(at);
+	rc = uv_pipe_bind(ctl->pipe, at);
 	if (!rc)
 		rc = uv_listen((uv_stream_t *)ctl->pipe, 8, accept_cb);
+	if (!rc && rename(at, path))
+		rc = -errno;
 	if (rc) {
-		uv_close((uv_handle_t *)ctl->pipe, handle_free);
-		ctl->pipe = NULL;
-		return rc;
+		unlink(at);
+		return handle_fail(ctl, rc);
 	}
 	ctl->path = strdup(path);
 	return 0;
