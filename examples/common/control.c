@@ -175,16 +175,17 @@ int ex_control_start(struct ex_control *ctl, uv_loop_t *loop, const char *path,
 	ctl->pipe->data = ctl;
 	/*
 	 * Bound under a sibling name and renamed once listening, so the path
-	 * exists only when a client can connect (scripts wait for the file).
+	 * exists only when a client can connect (scripts wait for the file);
+	 * when the sibling's name does not fit, the path itself.
 	 */
 	if ((size_t)snprintf(at, sizeof(at), "%s.%ld~", path, (long)getpid()) >= sizeof(at))
-		return handle_fail(ctl, -ENAMETOOLONG);
+		snprintf(at, sizeof(at), "%s", path);
 	unlink(path);
 	unlink(at);
 	rc = uv_pipe_bind(ctl->pipe, at);
 	if (!rc)
 		rc = uv_listen((uv_stream_t *)ctl->pipe, 8, accept_cb);
-	if (!rc && rename(at, path))
+	if (!rc && strcmp(at, path) && rename(at, path))
 		rc = -errno;
 	if (rc) {
 		unlink(at);
