@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -42,6 +43,16 @@ static int daemon_path(char *out, size_t cap)
 	*slash = 0;
 	snprintf(out, cap, "%s/../examples/vhost-user-scsi/vdev-vhost-user-scsi", self);
 	return access(out, X_OK);
+}
+
+/*
+ * In a spawned daemon, before exec: it goes when the test process does, so
+ * a test that fails between spawn and kill (cmocka jumps past the kill)
+ * leaves no daemon behind.
+ */
+static void die_with_parent(void)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
 }
 
 static void make_file(const char *path, off_t size)
@@ -147,6 +158,7 @@ static void test_daemon(void **state)
 	t.pid = fork();
 	assert_true(t.pid >= 0);
 	if (!t.pid) {
+		die_with_parent();
 		execl(bin, bin, "--socket", t.sock, "--control", t.ctl, "--num-queues", "1",
 		      "--queue-size", "64", "--lun", line, (char *)NULL);
 		_exit(127);
@@ -229,6 +241,7 @@ static pid_t spawn(struct dt *t, const char *bin, const char *lun)
 	pid = fork();
 	assert_true(pid >= 0);
 	if (!pid) {
+		die_with_parent();
 		execl(bin, bin, "--socket", t->sock, "--num-queues", "1", "--queue-size", "64",
 		      "--lun", lun, (char *)NULL);
 		_exit(127);
@@ -445,6 +458,7 @@ static void test_inject_error(void **state)
 	t.pid = fork();
 	assert_true(t.pid >= 0);
 	if (!t.pid) {
+		die_with_parent();
 		execl(bin, bin, "--socket", t.sock, "--num-queues", "1", "--queue-size", "64",
 		      "--lun", lun, "--inject-error", "0.0:100:4", (char *)NULL);
 		_exit(127);
