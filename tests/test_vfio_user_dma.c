@@ -564,6 +564,15 @@ static void pattern(uint8_t *p, size_t n, unsigned int seed)
 		p[i] = (uint8_t)(i * 13 + seed + (i >> 9));
 }
 
+static void disk_put(struct t *t, uint64_t off, const uint8_t *data, size_t n)
+{
+	int fd = open(t->disk, O_WRONLY | O_CLOEXEC);
+
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, data, n, (off_t)off), (ssize_t)n);
+	close(fd);
+}
+
 static void disk_check(struct t *t, uint64_t off, const uint8_t *want, size_t n)
 {
 	uint8_t *b = malloc(n);
@@ -1006,15 +1015,11 @@ static void test_unmap_waits(void **state)
 	struct vdrv_used u;
 	struct vc_cmd c;
 	uint16_t id;
-	int fd;
 
 	(void)state;
 	up_nofd(t, 1u << 20);
 	pattern(want, sizeof(want), 7);
-	fd = open(t->disk, O_WRONLY | O_CLOEXEC);
-	assert_true(fd >= 0);
-	assert_int_equal(pwrite(fd, want, sizeof(want), 0), (ssize_t)sizeof(want));
-	close(fd);
+	disk_put(t, 0, want, sizeof(want));
 	t->hold_backend = 1;
 	scsi_cdb_rw10(cdb, 0, 0, 8);
 	vc_scsi(&t->g, cdb, NULL, 0, sizeof(want), &c);
@@ -1108,15 +1113,11 @@ static void test_irq_held(void **state)
 	struct vdrv_used u;
 	unsigned int held;
 	struct vc_cmd c;
-	int fd;
 
 	(void)state;
 	up_nofd(t, 1u << 20);
 	pattern(want, sizeof(want), 21);
-	fd = open(t->disk, O_WRONLY | O_CLOEXEC);
-	assert_true(fd >= 0);
-	assert_int_equal(pwrite(fd, want, sizeof(want), 0), (ssize_t)sizeof(want));
-	close(fd);
+	disk_put(t, 0, want, sizeof(want));
 	settle(t);
 	vc_eventfd_take(t->g.vec[1]);
 	t->g.irq_seen = 0;
